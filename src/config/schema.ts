@@ -1,0 +1,54 @@
+import { z } from 'zod';
+
+/** host:port, [v6]:port or :port. */
+const LISTEN = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/;
+
+export function parseListen(value: string): { host: string; port: number } | undefined {
+  const match = LISTEN.exec(value.trim());
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port > 65535) return undefined;
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+const httpUrl = z
+  .string()
+  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
+
+/**
+ * Every setting with its default in one place; units in the key names.
+ * Zod is used rather than hand-written checks: one declaration gives the types, the
+ * defaults, strict unknown-key rejection and error paths that name the key.
+ */
+export const configSchema = z
+  .object({
+    listen: z.string().refine((v) => parseListen(v) !== undefined, 'must be HOST:PORT, e.g. 0.0.0.0:5000').default('0.0.0.0:5000'),
+    dataDir: z.string().min(1).default('./data'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    upstream: z
+      .object({
+        url: httpUrl.default('https://registry-1.docker.io'),
+        username: z.string().min(1).optional(),
+        password: z.string().min(1).optional(),
+        /** Token realms trusted for this upstream; default: auth.docker.io for Docker Hub, else the upstream's origin. */
+        tokenRealmOrigins: z.array(httpUrl).optional(),
+        connectTimeoutMs: z.number().int().positive().default(3000),
+        headersTimeoutMs: z.number().int().positive().default(8000),
+        bodyTimeoutMs: z.number().int().positive().default(30000),
+      })
+      .strict()
+      .refine((u) => (u.username === undefined) === (u.password === undefined), 'username and password go together')
+      .prefault({}),
+    limits: z
+      .object({
+        maxManifestBytes: z.number().int().positive().default(4 * 1024 * 1024),
+        maxPageSize: z.number().int().positive().max(10000).default(1000),
+      })
+      .strict()
+      .prefault({}),
+    shutdownTimeoutMs: z.number().int().nonnegative().default(10000),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,69 @@
+import { Hono, type Context } from 'hono';
+import { requestId } from 'hono/request-id';
+import type { Logger } from 'pino';
+import { RegistryError } from '../errors/registry-error.js';
+import type { Registry } from '../registry/types.js';
+import { API_VERSION, type AppEnv } from './env.js';
+import { errorResponse } from './error-response.js';
+import { accessLog } from './middleware/access-log.js';
+import { blobsHandler } from './routes/blobs.js';
+import { catalogHandler, tagsHandler } from './routes/lists.js';
+import { manifestsHandler } from './routes/manifests.js';
+import { matchV2Path } from './v2-path.js';
+
+export interface AppDeps {
+  registry: Registry;
+  logger: Logger;
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD']);
+
+/**
+ * The pull side of the OCI Distribution API. Paths are matched from the end (names
+ * hold slashes); each API area has its own handler. The mirror is read-only: writes
+ * answer 405 UNSUPPORTED.
+ */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const { registry, logger } = deps;
+  const app = new Hono<AppEnv>();
+  const manifests = manifestsHandler(registry.manifests);
+  const blobs = blobsHandler(registry.blobs);
+  const tags = tagsHandler(registry.tags);
+  const catalog = catalogHandler(registry.catalog);
+
+  app.use(requestId());
+  app.use(accessLog({ logger }));
+  app.use(async (c, next) => {
+    await next();
+    c.res.headers.set('Docker-Distribution-API-Version', API_VERSION);
+  });
+
+  app.all('*', async (c) => {
+    const route = matchV2Path(c.req.path);
+    if (!route) throw new RegistryError('UNSUPPORTED', 'unknown API endpoint', { status: 404, detail: { path: c.req.path } });
+    if (route.area === 'uploads' || !READ_METHODS.has(c.req.method)) throw readOnly(c);
+    switch (route.area) {
+      case 'base':
+        return c.json({});
+      case 'catalog':
+        return catalog(c);
+      case 'manifests':
+        return manifests(c, route.name, route.reference);
+      case 'blobs':
+        return blobs(c, route.name, route.digest);
+      case 'tags':
+        return tags(c, route.name);
+      case 'referrers':
+        throw new RegistryError('UNSUPPORTED', 'the referrers API is not supported by this mirror', { status: 404 });
+    }
+  });
+
+  app.onError((err, c) => errorResponse(err, logger, c.req.method === 'HEAD'));
+  return app;
+}
+
+function readOnly(c: Context<AppEnv>): RegistryError {
+  return new RegistryError('UNSUPPORTED', 'this mirror is read-only: push, delete and uploads are not supported', {
+    detail: { method: c.req.method, path: c.req.path },
+  });
+}

@@ -1,0 +1,42 @@
+import type { MiddlewareHandler } from 'hono';
+import type { Logger } from 'pino';
+import type { AppEnv } from '../env.js';
+
+export interface AccessLogOptions {
+  logger: Logger;
+}
+
+/**
+ * One JSON line per request: method, path, status, bytes, duration and cache
+ * (hit | miss | stale). Written when the response has really ended, so streamed
+ * blobs log their true outcome; bytes is null for a transfer that broke off.
+ */
+export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> {
+  const { logger } = options;
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const outgoing = c.env?.outgoing;
+    const write = (status: number, length: string | number | undefined, complete: boolean) => {
+      logger.info(
+        {
+          reqId: c.get('requestId'),
+          method: c.req.method,
+          path: c.req.path,
+          status,
+          bytes: complete ? (c.req.method === 'HEAD' ? 0 : Number(length ?? 0)) : null,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+          cache: c.get('cache'),
+        },
+        'request',
+      );
+    };
+    if (outgoing) {
+      outgoing.once('close', () =>
+        write(outgoing.statusCode, outgoing.getHeader('content-length') as string | undefined, outgoing.writableFinished),
+      );
+    } else {
+      write(c.res.status, c.res.headers.get('content-length') ?? undefined, true);
+    }
+  };
+}

@@ -1,0 +1,33 @@
+import type { Context } from 'hono';
+import { parseDigest } from '../../oci/digest.js';
+import { resolveRepository } from '../../registry/namespace.js';
+import type { BlobService } from '../../registry/types.js';
+import type { AppEnv } from '../env.js';
+import { sendStream } from '../send-stream.js';
+
+/** GET and HEAD /v2/<name>/blobs/<digest>, with single `Range: bytes=` requests. */
+export function blobsHandler(blobs: BlobService) {
+  return async (c: Context<AppEnv>, name: string, rawDigest: string): Promise<Response> => {
+    const digest = parseDigest(rawDigest);
+    const repository = resolveRepository(name, c.req.query('ns'));
+    const head = c.req.method === 'HEAD';
+    const result = await blobs.get(repository, digest, { head, range: c.req.header('range') });
+    c.set('cache', result.cache);
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/octet-stream',
+      'Docker-Content-Digest': result.digest,
+      'Accept-Ranges': 'bytes',
+      ETag: `"${result.digest}"`,
+    };
+    const { range, size } = result;
+    if (range) {
+      headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size ?? '*'}`;
+      headers['Content-Length'] = String(range.end - range.start + 1);
+    } else if (size !== undefined) {
+      headers['Content-Length'] = String(size);
+    }
+    const status = range ? 206 : 200;
+    if (!result.stream) return new Response(null, { status, headers });
+    return sendStream(c, status, headers, result.stream);
+  };
+}

@@ -1,0 +1,29 @@
+import type { Context } from 'hono';
+import { resolveRepository } from '../../registry/namespace.js';
+import type { CatalogService, Page, TagService } from '../../registry/types.js';
+import type { AppEnv } from '../env.js';
+import { nextLink, parsePagination } from '../pagination.js';
+
+function pageResponse(c: Context<AppEnv>, body: unknown, page: Page): Response {
+  const link = nextLink(c.req.path, page);
+  return c.json(body, 200, link ? { Link: link } : {});
+}
+
+/** GET /v2/<name>/tags/list with n/last pagination and a Link header. */
+export function tagsHandler(tags: TagService) {
+  return async (c: Context<AppEnv>, name: string): Promise<Response> => {
+    const { n, last } = parsePagination(c.req.query('n'), c.req.query('last'));
+    const repository = resolveRepository(name, c.req.query('ns'));
+    const page = await tags.list(repository, n, last);
+    return pageResponse(c, { name: repository, tags: page.items }, page);
+  };
+}
+
+/** GET /v2/_catalog: the repositories cached here. */
+export function catalogHandler(catalog: CatalogService) {
+  return (c: Context<AppEnv>): Response => {
+    const { n, last } = parsePagination(c.req.query('n'), c.req.query('last'));
+    const page = catalog.list(n, last);
+    return pageResponse(c, { repositories: page.items }, page);
+  };
+}

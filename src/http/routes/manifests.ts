@@ -1,0 +1,23 @@
+import type { Context } from 'hono';
+import { parseReference } from '../../oci/reference.js';
+import { resolveRepository } from '../../registry/namespace.js';
+import type { ManifestService } from '../../registry/types.js';
+import type { AppEnv } from '../env.js';
+
+/** GET and HEAD /v2/<name>/manifests/<reference>: the exact bytes received upstream, with their own media type. */
+export function manifestsHandler(manifests: ManifestService) {
+  return async (c: Context<AppEnv>, name: string, rawReference: string): Promise<Response> => {
+    const reference = parseReference(rawReference);
+    const repository = resolveRepository(name, c.req.query('ns'));
+    const result = await manifests.get(repository, reference);
+    c.set('cache', result.cache);
+    const headers = {
+      'Content-Type': result.mediaType,
+      'Content-Length': String(result.content.length),
+      'Docker-Content-Digest': result.digest,
+      ETag: `"${result.digest}"`,
+    };
+    const body = c.req.method === 'HEAD' ? null : (new Uint8Array(result.content.buffer, result.content.byteOffset, result.content.length) as Uint8Array<ArrayBuffer>);
+    return new Response(body, { status: 200, headers });
+  };
+}

@@ -1,0 +1,150 @@
+import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { MetadataStore } from '../metadata/store.js';
+import type { Digest } from '../oci/digest.js';
+import { parseRange, type ByteRange } from '../oci/range.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { Fill } from '../storage/fill.js';
+import type { FillRegistry } from '../storage/fills.js';
+import type { UpstreamClient } from '../upstream/client.js';
+import type { BlobResult, BlobService } from './types.js';
+
+export interface ProxyBlobsOptions {
+  metadata: MetadataStore;
+  store: BlobStore;
+  fills: FillRegistry;
+  upstream: UpstreamClient;
+  logger: Logger;
+}
+
+interface Request {
+  repository: string;
+  digest: Digest;
+  head: boolean;
+  range: string | undefined;
+}
+
+/**
+ * Blobs: local first (if this repository is linked to the blob), else one fill per
+ * digest that every waiting client streams from as bytes arrive.
+ */
+export class ProxyBlobs implements BlobService {
+  readonly #md: MetadataStore;
+  readonly #store: BlobStore;
+  readonly #fills: FillRegistry;
+  readonly #upstream: UpstreamClient;
+  readonly #logger: Logger;
+  /** Repositories the upstream confirmed for each fill in progress; linked when it commits. */
+  readonly #fillRepositories = new Map<string, Set<string>>();
+
+  constructor(opts: ProxyBlobsOptions) {
+    this.#md = opts.metadata;
+    this.#store = opts.store;
+    this.#fills = opts.fills;
+    this.#upstream = opts.upstream;
+    this.#logger = opts.logger;
+  }
+
+  async get(repository: string, digest: Digest, options: { head: boolean; range: string | undefined }): Promise<BlobResult> {
+    const request: Request = { repository, digest, ...options };
+    // Two rounds: a fill that commits between our look-ups is then read from disk.
+    for (let round = 0; round < 2; round++) {
+      const local = await this.#fromDisk(request);
+      if (local) return local;
+      const fill = await this.#fill(request);
+      if (!fill) return this.#headUpstream(request);
+      const result = await this.#fromFill(request, fill);
+      if (result) return result;
+    }
+    throw new Error(`blob ${digest.value} vanished between fill and disk`);
+  }
+
+  async #fromDisk(req: Request): Promise<BlobResult | undefined> {
+    const row = this.#md.getBlob(req.digest.value);
+    if (!row) return undefined;
+    const file = await this.#store.open(req.digest);
+    if (!file) {
+      this.#logger.warn({ digest: req.digest.value }, 'blob file missing from disk; refetching');
+      this.#md.deleteBlob(req.digest.value);
+      return undefined;
+    }
+    try {
+      if (!this.#md.isBlobLinked(req.repository, req.digest.value)) {
+        // Held for another repository: the upstream must confirm this one has it too.
+        await this.#upstream.headBlob(req.repository, req.digest.value);
+        this.#md.linkBlob(req.repository, req.digest.value);
+      }
+      const range = parseRange(req.range, file.size);
+      this.#md.touchBlob(req.digest.value);
+      if (req.head) {
+        await file.close();
+        return { digest: req.digest.value, size: file.size, range, stream: undefined, cache: 'hit' };
+      }
+      const { start, end } = range ?? { start: 0, end: file.size - 1 };
+      // An empty blob still needs a stream that ends: read [0, -1] is not valid for fs.
+      const stream = file.size === 0 ? emptyStream(file) : file.stream(start, end);
+      return { digest: req.digest.value, size: file.size, range, stream, cache: 'hit' };
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The fill for this digest (joined or started), or undefined for a HEAD with no fill running. */
+  async #fill(req: Request): Promise<Fill | undefined> {
+    const key = req.digest.value;
+    let repositories = this.#fillRepositories.get(key);
+    const running = this.#fills.current(req.digest);
+    if (running && !repositories?.has(req.repository)) {
+      // Someone else's fill: the upstream must confirm this repository has the blob too.
+      await this.#upstream.headBlob(req.repository, key);
+      repositories?.add(req.repository);
+    }
+    if (!running && req.head) return undefined;
+    if (!running) {
+      repositories = new Set([req.repository]);
+      this.#fillRepositories.set(key, repositories);
+    }
+    const confirmed = repositories ?? new Set([req.repository]);
+    const pending = this.#fills.join(req.digest, {
+      connect: () => this.#upstream.getBlob(req.repository, key),
+      onCommit: (size) => this.#md.putBlob(key, size, confirmed),
+    });
+    if (!running) {
+      const forget = () => {
+        if (this.#fillRepositories.get(key) === confirmed) this.#fillRepositories.delete(key);
+      };
+      pending.then((fill) => fill.settled.then(forget), forget);
+    }
+    return pending;
+  }
+
+  async #fromFill(req: Request, fill: Fill): Promise<BlobResult | undefined> {
+    let size = fill.size;
+    if (size === undefined && (req.range !== undefined || req.head)) {
+      // No announced length: a Range or HEAD is answered once the blob is complete.
+      await fill.settled;
+      if (fill.state === 'failed') throw fill.error;
+      size = fill.size;
+    }
+    const range: ByteRange | undefined = size === undefined ? undefined : parseRange(req.range, size);
+    if (req.head) return { digest: req.digest.value, size, range, stream: undefined, cache: 'miss' };
+    const stream = fill.createReader(range?.start ?? 0, range?.end);
+    if (!stream) {
+      if (fill.state === 'failed') throw fill.error;
+      return undefined; // committed and closed meanwhile: read it from disk
+    }
+    return { digest: req.digest.value, size, range, stream, cache: 'miss' };
+  }
+
+  async #headUpstream(req: Request): Promise<BlobResult> {
+    const { size } = await this.#upstream.headBlob(req.repository, req.digest.value);
+    const range = size === undefined ? undefined : parseRange(req.range, size);
+    return { digest: req.digest.value, size, range, stream: undefined, cache: 'miss' };
+  }
+}
+
+function emptyStream(file: { close(): Promise<void> }): Readable {
+  void file.close();
+  return Readable.from([]);
+}

@@ -1,0 +1,55 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+import type { ByteRange } from '../oci/range.js';
+import type { Reference } from '../oci/reference.js';
+
+/** How a response was served: from the cache, fetched now, or from the cache because the upstream failed. */
+export type CacheStatus = 'hit' | 'miss' | 'stale';
+
+export interface ManifestResult {
+  digest: string;
+  mediaType: string;
+  content: Buffer;
+  cache: CacheStatus;
+}
+
+export interface BlobResult {
+  digest: string;
+  /** Total size; undefined only while a fill from an upstream that sent no length is running. */
+  size: number | undefined;
+  /** The byte range served, when the client asked for one. */
+  range: ByteRange | undefined;
+  /** The body; undefined for HEAD. */
+  stream: Readable | undefined;
+  cache: CacheStatus;
+}
+
+export interface Page {
+  items: string[];
+  /** `last` for the next page, when there is one. */
+  next: { n: number; last: string } | undefined;
+}
+
+/** The same interfaces a local (non-proxy) registry would implement: routes never know where bytes come from. */
+export interface ManifestService {
+  get(repository: string, reference: Reference): Promise<ManifestResult>;
+}
+
+export interface BlobService {
+  get(repository: string, digest: Digest, options: { head: boolean; range: string | undefined }): Promise<BlobResult>;
+}
+
+export interface TagService {
+  list(repository: string, n: number | undefined, last: string | undefined): Promise<Page>;
+}
+
+export interface CatalogService {
+  list(n: number | undefined, last: string | undefined): Page;
+}
+
+export interface Registry {
+  manifests: ManifestService;
+  blobs: BlobService;
+  tags: TagService;
+  catalog: CatalogService;
+}

@@ -1,0 +1,213 @@
+import { EventEmitter } from 'node:events';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { createDigester, type Digest } from '../oci/digest.js';
+import { RegistryError } from '../errors/registry-error.js';
+import { UpstreamError } from '../upstream/errors.js';
+import type { StoragePaths } from './paths.js';
+
+export interface FillSource {
+  /** Content-Length announced by the upstream, when it sent one. */
+  size: number | undefined;
+  body: Readable;
+}
+
+export interface FillOptions {
+  digest: Digest;
+  paths: StoragePaths;
+  tempSequence: number;
+  logger: Logger;
+  /** Records the verified blob (SQLite) after the rename, before readers see the end. */
+  onCommit: (size: number) => void;
+}
+
+type FillState = 'running' | 'done' | 'failed';
+
+/** Bytes a reader asks the file for at once: large reads keep the hot path cheap. */
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * One download of one blob into a temp file, hashed while written, verified, fsynced
+ * and renamed into place. Readers follow the growing file with positional reads on
+ * the fill's own descriptor (so the rename never races them); each reads at its own
+ * pace, so a slow client never slows the fill or another client. The last byte is
+ * held back until the digest verifies: no reader ever receives a whole blob that is
+ * wrong, and on failure every reader's stream errors so clients see a broken transfer.
+ */
+export class Fill extends EventEmitter {
+  readonly digest: Digest;
+  readonly expectedSize: number | undefined;
+  written = 0;
+  state: FillState = 'running';
+  error: Error | undefined;
+  /** Settles when the fill is committed or has failed (never rejects). */
+  readonly settled: Promise<void>;
+  readonly #fd: FileHandle;
+  readonly #tempPath: string;
+  readonly #opts: FillOptions;
+  #readers = 0;
+  #closed = false;
+
+  private constructor(opts: FillOptions, fd: FileHandle, tempPath: string, source: FillSource) {
+    super();
+    this.setMaxListeners(0);
+    this.digest = opts.digest;
+    this.expectedSize = source.size;
+    this.#opts = opts;
+    this.#fd = fd;
+    this.#tempPath = tempPath;
+    this.settled = this.#run(source.body);
+  }
+
+  static async start(opts: FillOptions, source: FillSource): Promise<Fill> {
+    await mkdir(opts.paths.tmpDir, { recursive: true });
+    const tempPath = opts.paths.temp(opts.digest, process.pid, opts.tempSequence);
+    let fd: FileHandle;
+    try {
+      fd = await open(tempPath, 'w+', 0o644);
+    } catch (err) {
+      source.body.destroy();
+      throw err;
+    }
+    return new Fill(opts, fd, tempPath, source);
+  }
+
+  /** Total size once known: announced by the upstream, or counted at the end. */
+  get size(): number | undefined {
+    return this.state === 'done' ? this.written : this.expectedSize;
+  }
+
+  /** A stream of bytes [start, end] (inclusive) of the blob; undefined if the fill is already closed. */
+  createReader(start = 0, end?: number): Readable | undefined {
+    if (this.#closed || this.state === 'failed') return undefined;
+    this.#readers++;
+    return new FillReader(this, start, end, () => this.#release());
+  }
+
+  /** For readers: positional read on the fill's descriptor. */
+  async readAt(buffer: Buffer, length: number, position: number): Promise<number> {
+    const { bytesRead } = await this.#fd.read(buffer, 0, length, position);
+    return bytesRead;
+  }
+
+  async #run(body: Readable): Promise<void> {
+    const { digest, logger } = this.#opts;
+    const hash = createDigester(digest.algorithm);
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        await this.#fd.write(chunk, 0, chunk.length, this.written);
+        this.written += chunk.length;
+        if (this.expectedSize !== undefined && this.written > this.expectedSize) {
+          throw new UpstreamError('SIZE_INVALID', 'upstream sent more bytes than announced', 'invalid', { status: 502 });
+        }
+        this.emit('progress');
+      }
+      if (this.expectedSize !== undefined && this.written !== this.expectedSize) {
+        throw new UpstreamError('SIZE_INVALID', `upstream sent ${this.written} of ${this.expectedSize} bytes`, 'invalid', { status: 502 });
+      }
+      const actual = `${digest.algorithm}:${hash.digest('hex')}`;
+      if (actual !== digest.value) {
+        throw new UpstreamError('DIGEST_INVALID', 'upstream content does not match its digest', 'invalid', { status: 502 });
+      }
+      await this.#fd.sync();
+      await mkdir(this.#opts.paths.blobDir(digest), { recursive: true });
+      await rename(this.#tempPath, this.#opts.paths.blob(digest));
+      this.#opts.onCommit(this.written);
+      this.state = 'done';
+    } catch (err) {
+      this.state = 'failed';
+      this.error = err instanceof RegistryError ? err : new UpstreamError('UNAVAILABLE', `blob transfer failed: ${(err as Error).message}`, 'unreachable', { cause: err });
+      body.destroy();
+      await unlink(this.#tempPath).catch(() => undefined);
+      logger.warn({ digest: digest.value, written: this.written, err: this.error.message }, 'blob fill failed; nothing stored');
+    }
+    this.emit('settled');
+    this.#maybeClose();
+  }
+
+  #release(): void {
+    this.#readers--;
+    this.#maybeClose();
+  }
+
+  #maybeClose(): void {
+    if (this.#closed || this.state === 'running' || this.#readers > 0) return;
+    this.#closed = true;
+    this.#fd.close().catch(() => undefined);
+  }
+}
+
+class FillReader extends Readable {
+  readonly #fill: Fill;
+  readonly #end: number | undefined;
+  readonly #release: () => void;
+  #position: number;
+  #reading = false;
+  #released = false;
+
+  constructor(fill: Fill, start: number, end: number | undefined, release: () => void) {
+    super({ highWaterMark: READ_CHUNK });
+    this.#fill = fill;
+    this.#position = start;
+    this.#end = end;
+    this.#release = release;
+  }
+
+  override _read(): void {
+    if (!this.#reading) void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#reading = true;
+    try {
+      for (;;) {
+        if (this.destroyed) return;
+        const fill = this.#fill;
+        if (fill.state === 'failed') {
+          this.destroy(fill.error);
+          return;
+        }
+        const done = fill.state === 'done';
+        // Hold the last byte back until the fill is verified.
+        const readable = done ? fill.written : Math.max(0, fill.written - 1);
+        const stop = this.#end === undefined ? readable : Math.min(readable, this.#end + 1);
+        if (this.#position < stop) {
+          const length = Math.min(stop - this.#position, READ_CHUNK);
+          const buffer = Buffer.allocUnsafe(length);
+          const n = await fill.readAt(buffer, length, this.#position);
+          if (n === 0) throw new Error('blob file shorter than written');
+          this.#position += n;
+          if (!this.push(n === length ? buffer : buffer.subarray(0, n))) return;
+          continue;
+        }
+        if (done || (this.#end !== undefined && this.#position > this.#end)) {
+          this.push(null);
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            fill.off('progress', wake);
+            fill.off('settled', wake);
+            resolve();
+          };
+          fill.on('progress', wake);
+          fill.on('settled', wake);
+        });
+      }
+    } catch (err) {
+      this.destroy(err as Error);
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.#released) {
+      this.#released = true;
+      this.#release();
+    }
+    callback(err);
+  }
+}

@@ -1,0 +1,61 @@
+import type { Logger } from 'pino';
+import type { Digest } from '../oci/digest.js';
+import { Fill, type FillSource } from './fill.js';
+import type { StoragePaths } from './paths.js';
+
+export interface StartFill {
+  /** Opens the upstream stream; called once however many requests wait. */
+  connect: () => Promise<FillSource>;
+  onCommit: (size: number) => void;
+}
+
+/**
+ * Single flight per digest: the first miss starts a Fill, every later request for the
+ * same digest joins it (while connecting, or while bytes flow) until it settles and is
+ * removed. Unlike distribution's in-flight map, a joiner never starts a second download.
+ */
+export class FillRegistry {
+  readonly #fills = new Map<string, Promise<Fill>>();
+  readonly #paths: StoragePaths;
+  readonly #logger: Logger;
+  #sequence = 0;
+
+  constructor(paths: StoragePaths, logger: Logger) {
+    this.#paths = paths;
+    this.#logger = logger;
+  }
+
+  /** The fill in progress for this digest, if any (it may still be connecting). */
+  current(digest: Digest): Promise<Fill> | undefined {
+    return this.#fills.get(digest.value);
+  }
+
+  /** Joins the fill in progress or starts one. */
+  join(digest: Digest, start: StartFill): Promise<Fill> {
+    const existing = this.#fills.get(digest.value);
+    if (existing) return existing;
+    const pending = (async () => {
+      const source = await start.connect();
+      return Fill.start(
+        { digest, paths: this.#paths, tempSequence: ++this.#sequence, logger: this.#logger, onCommit: start.onCommit },
+        source,
+      );
+    })();
+    this.#fills.set(digest.value, pending);
+    const forget = () => {
+      if (this.#fills.get(digest.value) === pending) this.#fills.delete(digest.value);
+    };
+    pending.then((fill) => fill.settled.then(forget), forget);
+    return pending;
+  }
+
+  get size(): number {
+    return this.#fills.size;
+  }
+
+  /** Waits for every fill in progress to settle (graceful shutdown). */
+  async drain(): Promise<void> {
+    const all = [...this.#fills.values()].map((p) => p.then((f) => f.settled, () => undefined));
+    await Promise.all(all);
+  }
+}

@@ -1,0 +1,223 @@
+import { Agent, type Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { TokenAuth, type Credentials } from './token-auth.js';
+import { errorForNetworkFailure, errorForUpstreamStatus, headerValue, UpstreamError, type ResourceKind } from './errors.js';
+import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.js';
+
+export interface UpstreamOptions {
+  url: string;
+  credentials?: Credentials | undefined;
+  /** Origins allowed as token realms; default: auth.docker.io for Docker Hub, else the upstream's own origin. */
+  tokenRealmOrigins?: readonly string[] | undefined;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  logger: Logger;
+}
+
+export interface UpstreamReply {
+  status: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: Dispatcher.ResponseData['body'];
+}
+
+export interface ManifestHead {
+  digest: string | undefined;
+  mediaType: string | undefined;
+  size: number | undefined;
+}
+
+export interface ManifestBody {
+  bytes: Buffer;
+  contentType: string | undefined;
+}
+
+export interface BlobStream {
+  size: number | undefined;
+  body: Readable;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+const DOCKER_HUB_HOSTS = new Set(['registry-1.docker.io', 'index.docker.io', 'registry.hub.docker.com']);
+
+export function defaultRealmOrigins(upstream: URL): string[] {
+  return DOCKER_HUB_HOSTS.has(upstream.hostname) ? ['https://auth.docker.io'] : [upstream.origin];
+}
+
+/**
+ * One upstream registry: a pooled undici Agent, token auth, redirects followed by us
+ * (dropping Authorization when the origin changes, as a CDN must never see it).
+ */
+export class UpstreamClient {
+  readonly url: URL;
+  readonly #agent: Agent;
+  readonly #auth: TokenAuth;
+  readonly #logger: Logger;
+
+  constructor(opts: UpstreamOptions) {
+    this.url = new URL(opts.url);
+    this.#logger = opts.logger;
+    this.#agent = new Agent({
+      connect: { timeout: opts.connectTimeoutMs },
+      headersTimeout: opts.headersTimeoutMs,
+      bodyTimeout: opts.bodyTimeoutMs,
+      keepAliveTimeout: 30_000,
+      connections: 64,
+    });
+    this.#auth = new TokenAuth({
+      dispatcher: this.#agent,
+      upstreamUrl: this.url,
+      allowedRealmOrigins: opts.tokenRealmOrigins ?? defaultRealmOrigins(this.url),
+      credentials: opts.credentials,
+      logger: opts.logger,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  /** A request under /v2/<repository>/..., authenticated for pulling that repository. */
+  async request(method: 'GET' | 'HEAD', repository: string, subpath: string, headers: Record<string, string> = {}, what = subpath): Promise<UpstreamReply> {
+    const scope = `repository:${repository}:pull`;
+    const target = new URL(`${this.url.pathname.replace(/\/$/, '')}/v2/${repository}/${subpath}`, this.url);
+    let authorization = await this.#auth.authorizationFor(scope);
+    let reply = await this.#send(method, target, headers, authorization, what);
+    if (reply.status === 401) {
+      const retryWith = await this.#auth.answer(headerValue(reply.headers['www-authenticate']), scope, authorization);
+      if (retryWith !== undefined) {
+        await reply.body.dump();
+        authorization = retryWith;
+        reply = await this.#send(method, target, headers, authorization, what);
+      }
+    }
+    return reply;
+  }
+
+  async #send(method: 'GET' | 'HEAD', start: URL, headers: Record<string, string>, authorization: string | undefined, what: string): Promise<UpstreamReply> {
+    let url = start;
+    let auth = authorization;
+    for (let hop = 0; ; hop++) {
+      const sent: Record<string, string> = { 'user-agent': 'cargohold', ...headers };
+      if (auth) sent.authorization = auth;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.#agent.request({ origin: url.origin, path: url.pathname + url.search, method, headers: sent });
+      } catch (err) {
+        throw errorForNetworkFailure(err, what);
+      }
+      const location = headerValue(res.headers.location);
+      if (!REDIRECTS.has(res.statusCode) || !location) return { status: res.statusCode, headers: res.headers, body: res.body };
+      await res.body.dump();
+      if (hop >= MAX_REDIRECTS) throw new UpstreamError('UNAVAILABLE', 'upstream redirected too many times', 'invalid', { status: 502 });
+      const next = new URL(location, url);
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+        throw new UpstreamError('UNAVAILABLE', 'upstream redirected to an unsupported scheme', 'invalid', { status: 502 });
+      }
+      // Credentials belong to the upstream; another host (a CDN) never sees them.
+      if (next.origin !== url.origin) auth = undefined;
+      this.#logger.debug({ from: url.origin, to: next.origin, hop }, 'following upstream redirect');
+      url = next;
+    }
+  }
+
+  async headManifest(repository: string, reference: string): Promise<ManifestHead> {
+    const reply = await this.request('HEAD', repository, `manifests/${reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT }, 'manifest');
+    await reply.body.dump();
+    if (reply.status !== 200) throw errorForUpstreamStatus(reply.status, 'manifest', reply.headers);
+    const length = Number(headerValue(reply.headers['content-length']));
+    return {
+      digest: headerValue(reply.headers['docker-content-digest']),
+      mediaType: headerValue(reply.headers['content-type']),
+      size: Number.isFinite(length) ? length : undefined,
+    };
+  }
+
+  /** GETs a manifest, refusing bodies over maxBytes before buffering them. */
+  async getManifest(repository: string, reference: string, maxBytes: number): Promise<ManifestBody> {
+    const reply = await this.request('GET', repository, `manifests/${reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT }, 'manifest');
+    if (reply.status !== 200) throw await this.#statusError(reply, 'manifest');
+    const declared = Number(headerValue(reply.headers['content-length']));
+    const tooLarge = () => new UpstreamError('MANIFEST_INVALID', `upstream manifest exceeds ${maxBytes} bytes`, 'invalid', { status: 502 });
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      reply.body.destroy();
+      throw tooLarge();
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    try {
+      for await (const chunk of reply.body as AsyncIterable<Buffer>) {
+        total += chunk.length;
+        if (total > maxBytes) {
+          reply.body.destroy();
+          throw tooLarge();
+        }
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      if (err instanceof UpstreamError) throw err;
+      throw errorForNetworkFailure(err, 'manifest body');
+    }
+    return { bytes: Buffer.concat(chunks, total), contentType: headerValue(reply.headers['content-type']) };
+  }
+
+  async headBlob(repository: string, digest: string): Promise<{ size: number | undefined }> {
+    const reply = await this.request('HEAD', repository, `blobs/${digest}`, {}, 'blob');
+    await reply.body.dump();
+    if (reply.status !== 200) throw errorForUpstreamStatus(reply.status, 'blob', reply.headers);
+    const length = Number(headerValue(reply.headers['content-length']));
+    return { size: Number.isFinite(length) ? length : undefined };
+  }
+
+  async getBlob(repository: string, digest: string): Promise<BlobStream> {
+    const reply = await this.request('GET', repository, `blobs/${digest}`, {}, 'blob');
+    if (reply.status !== 200) throw await this.#statusError(reply, 'blob');
+    const length = Number(headerValue(reply.headers['content-length']));
+    return { size: Number.isFinite(length) && headerValue(reply.headers['content-length']) !== undefined ? length : undefined, body: reply.body };
+  }
+
+  /** One page of the upstream's tag list, passed on with its `Link` to the next page. */
+  async listTags(repository: string, n: number | undefined, last: string | undefined): Promise<{ tags: string[]; next: { n?: number; last: string } | undefined }> {
+    const query = new URLSearchParams();
+    if (n !== undefined) query.set('n', String(n));
+    if (last !== undefined) query.set('last', last);
+    const qs = query.size > 0 ? `?${query}` : '';
+    const reply = await this.request('GET', repository, `tags/list${qs}`, { accept: 'application/json' }, 'tags');
+    if (reply.status !== 200) throw await this.#statusError(reply, 'repository');
+    let body: { tags?: unknown };
+    try {
+      body = (await reply.body.json()) as typeof body;
+    } catch (err) {
+      throw new UpstreamError('UNAVAILABLE', 'upstream sent an invalid tag list', 'invalid', { status: 502, cause: err });
+    }
+    const tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string') : [];
+    return { tags, next: parseNextLink(headerValue(reply.headers.link)) };
+  }
+
+  async #statusError(reply: UpstreamReply, kind: ResourceKind): Promise<UpstreamError> {
+    let upstreamCode: string | undefined;
+    try {
+      const text = await reply.body.text();
+      const parsed = JSON.parse(text) as { errors?: Array<{ code?: unknown }> };
+      const code = parsed.errors?.[0]?.code;
+      if (typeof code === 'string') upstreamCode = code;
+    } catch {
+      // the body is only a hint
+    }
+    return errorForUpstreamStatus(reply.status, kind, reply.headers, upstreamCode);
+  }
+}
+
+/** Reads `<...?n=..&last=..>; rel="next"` from an upstream Link header. */
+export function parseNextLink(link: string | undefined): { n?: number; last: string } | undefined {
+  if (!link) return undefined;
+  const match = /<([^>]*)>\s*;\s*rel="?next"?/i.exec(link);
+  if (!match) return undefined;
+  const url = new URL(match[1] as string, 'http://upstream.invalid');
+  const last = url.searchParams.get('last');
+  if (last === null) return undefined;
+  const n = Number(url.searchParams.get('n'));
+  return Number.isInteger(n) && n > 0 ? { n, last } : { last };
+}

@@ -1,0 +1,82 @@
+import { RegistryError } from '../errors/registry-error.js';
+import type { ErrorCode } from '../errors/codes.js';
+
+/** Why an upstream call failed; the registry layer serves stale content on any of these. */
+export type UpstreamFailureReason = 'unreachable' | 'timeout' | 'status' | 'auth' | 'invalid';
+
+/** An upstream failure, already mapped onto the OCI error the client should see. */
+export class UpstreamError extends RegistryError {
+  readonly reason: UpstreamFailureReason;
+  readonly upstreamStatus: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    reason: UpstreamFailureReason,
+    options: { status?: number; upstreamStatus?: number; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(code, message, {
+      ...(options.status !== undefined ? { status: options.status } : {}),
+      ...(options.headers ? { headers: options.headers } : {}),
+      cause: options.cause,
+      detail: { upstream: reason, ...(options.upstreamStatus !== undefined ? { status: options.upstreamStatus } : {}) },
+    });
+    this.reason = reason;
+    this.upstreamStatus = options.upstreamStatus;
+  }
+
+  /** True when the upstream said the thing does not exist: nothing stale should hide that. */
+  get isNotFound(): boolean {
+    return this.upstreamStatus === 404;
+  }
+}
+
+export function isUpstreamError(err: unknown): err is UpstreamError {
+  return err instanceof UpstreamError;
+}
+
+export type ResourceKind = 'manifest' | 'blob' | 'repository';
+
+const NOT_FOUND_CODE: Record<ResourceKind, ErrorCode> = {
+  manifest: 'MANIFEST_UNKNOWN',
+  blob: 'BLOB_UNKNOWN',
+  repository: 'NAME_UNKNOWN',
+};
+
+const PASSED_ON_CODES = new Set<string>(['NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'BLOB_UNKNOWN']);
+
+/** Maps an upstream HTTP status onto the error our client sees (honestly: never a 500). */
+export function errorForUpstreamStatus(
+  status: number,
+  kind: ResourceKind,
+  headers: Record<string, string | string[] | undefined>,
+  upstreamCode?: string,
+): UpstreamError {
+  if (status === 404) {
+    const code = upstreamCode && PASSED_ON_CODES.has(upstreamCode) ? (upstreamCode as ErrorCode) : NOT_FOUND_CODE[kind];
+    return new UpstreamError(code, `upstream: ${kind} not found`, 'status', { upstreamStatus: status });
+  }
+  if (status === 401) return new UpstreamError('UNAUTHORIZED', 'upstream refused the request: authentication required', 'auth', { upstreamStatus: status });
+  if (status === 403) return new UpstreamError('DENIED', 'upstream denied access', 'auth', { upstreamStatus: status });
+  if (status === 429) {
+    const retryAfter = headerValue(headers['retry-after']);
+    return new UpstreamError('TOOMANYREQUESTS', 'upstream rate limit reached', 'status', {
+      upstreamStatus: status,
+      ...(retryAfter ? { headers: { 'Retry-After': retryAfter } } : {}),
+    });
+  }
+  if (status >= 500) return new UpstreamError('UNAVAILABLE', `upstream failed with status ${status}`, 'status', { upstreamStatus: status });
+  return new UpstreamError('UNAVAILABLE', `upstream answered with unexpected status ${status}`, 'status', { status: 502, upstreamStatus: status });
+}
+
+/** Maps a network-level failure (undici error codes) onto 503 UNAVAILABLE. */
+export function errorForNetworkFailure(err: unknown, what: string): UpstreamError {
+  const code = (err as { code?: string } | null)?.code ?? '';
+  const timeout = /TIMEOUT/.test(code);
+  const message = timeout ? `upstream timed out (${what})` : `upstream unreachable (${what}): ${code || (err as Error)?.message || 'error'}`;
+  return new UpstreamError('UNAVAILABLE', message, timeout ? 'timeout' : 'unreachable', { cause: err });
+}
+
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,146 @@
+import type { Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import { parseChallenges, type Challenge } from './challenge.js';
+import { TokenCache } from './token-cache.js';
+import { errorForNetworkFailure, UpstreamError } from './errors.js';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface TokenAuthOptions {
+  dispatcher: Dispatcher;
+  upstreamUrl: URL;
+  /** Origins (scheme://host[:port]) allowed as Bearer token realms. */
+  allowedRealmOrigins: readonly string[];
+  credentials: Credentials | undefined;
+  logger: Logger;
+}
+
+/**
+ * Answers the upstream's auth challenges: Bearer tokens per scope from the realm
+ * (cached, one fetch at a time per key) or Basic credentials. Remembers the last
+ * challenge so later requests carry a token from the start instead of a 401 round trip.
+ */
+export class TokenAuth {
+  readonly #opts: TokenAuthOptions;
+  readonly #cache = new TokenCache();
+  readonly #inflight = new Map<string, Promise<string>>();
+  #challenge: Challenge | undefined;
+
+  constructor(opts: TokenAuthOptions) {
+    this.#opts = opts;
+  }
+
+  /** The Authorization header to send up front for this scope, if we know how. */
+  async authorizationFor(scope: string): Promise<string | undefined> {
+    const challenge = this.#challenge;
+    if (!challenge) return undefined;
+    if (challenge.scheme === 'basic') return this.#basic();
+    if (challenge.scheme === 'bearer') return `Bearer ${await this.#token(challenge, scope, false)}`;
+    return undefined;
+  }
+
+  /**
+   * After a 401: learns the challenge and returns the header to retry with,
+   * or undefined when retrying cannot help.
+   */
+  async answer(wwwAuthenticate: string | undefined, scope: string, sent: string | undefined): Promise<string | undefined> {
+    const challenges = parseChallenges(wwwAuthenticate);
+    const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
+    const basic = challenges.find((c) => c.scheme === 'basic');
+    if (bearer) {
+      this.#challenge = bearer;
+      // A token we just sent was refused: fetch a fresh one, once.
+      const forceFresh = sent?.startsWith('Bearer ') ?? false;
+      const token = await this.#token(bearer, bearer.params.scope ?? scope, forceFresh, scope);
+      const header = `Bearer ${token}`;
+      return header === sent ? undefined : header;
+    }
+    if (basic) {
+      this.#challenge = basic;
+      const header = this.#basic();
+      return header === undefined || header === sent ? undefined : header;
+    }
+    return undefined;
+  }
+
+  #basic(): string | undefined {
+    const creds = this.#opts.credentials;
+    if (!creds) return undefined;
+    return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+  }
+
+  async #token(challenge: Challenge, challengeScope: string, forceFresh: boolean, cacheScope = challengeScope): Promise<string> {
+    const realm = challenge.params.realm ?? '';
+    const service = challenge.params.service ?? '';
+    const key = TokenCache.key(realm, service, cacheScope, this.#opts.credentials?.username ?? '');
+    if (!forceFresh) {
+      const cached = this.#cache.get(key);
+      if (cached) return cached;
+    }
+    let pending = this.#inflight.get(key);
+    if (!pending) {
+      pending = this.#fetchToken(realm, service, challengeScope).then(({ token, expiresIn }) => {
+        this.#cache.set(key, token, expiresIn);
+        return token;
+      });
+      this.#inflight.set(key, pending);
+      const clear = () => this.#inflight.delete(key);
+      pending.then(clear, clear);
+    }
+    return pending;
+  }
+
+  async #fetchToken(realm: string, service: string, scope: string): Promise<{ token: string; expiresIn: number }> {
+    const url = this.#checkRealm(realm);
+    if (service) url.searchParams.set('service', service);
+    if (scope) url.searchParams.set('scope', scope);
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'cargohold' };
+    const basic = this.#basic();
+    if (basic) headers.authorization = basic;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.#opts.dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
+    } catch (err) {
+      throw errorForNetworkFailure(err, 'token realm');
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      const code = res.statusCode === 401 ? 'UNAUTHORIZED' : res.statusCode === 403 ? 'DENIED' : 'UNAVAILABLE';
+      this.#opts.logger.warn({ realm: url.origin + url.pathname, status: res.statusCode }, 'upstream token realm refused the token request');
+      throw new UpstreamError(code, `upstream token realm answered ${res.statusCode}`, 'auth', { upstreamStatus: res.statusCode });
+    }
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      body = (await res.body.json()) as typeof body;
+    } catch (err) {
+      throw new UpstreamError('UNAVAILABLE', 'upstream token realm sent invalid JSON', 'auth', { cause: err });
+    }
+    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
+    if (!token) throw new UpstreamError('UNAVAILABLE', 'upstream token realm sent no token', 'auth');
+    const expiresIn = typeof body.expires_in === 'number' ? body.expires_in : 60;
+    return { token, expiresIn };
+  }
+
+  /** Credentials and our trust go only to the realm this upstream is expected to use. */
+  #checkRealm(realm: string): URL {
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new UpstreamError('UNAVAILABLE', 'upstream sent an invalid token realm', 'auth');
+    }
+    const plainHttpAllowed = this.#opts.upstreamUrl.protocol === 'http:';
+    const schemeOk = url.protocol === 'https:' || (url.protocol === 'http:' && plainHttpAllowed);
+    if (!schemeOk || !this.#opts.allowedRealmOrigins.includes(url.origin)) {
+      this.#opts.logger.error(
+        { realm: url.origin, allowed: this.#opts.allowedRealmOrigins },
+        'refusing upstream token realm: not an allowed realm for this upstream (set upstream.tokenRealmOrigins to trust it)',
+      );
+      throw new UpstreamError('UNAVAILABLE', 'upstream token realm is not trusted', 'auth');
+    }
+    return url;
+  }
+}
