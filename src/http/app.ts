@@ -39,8 +39,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.all('*', async (c) => {
-    const route = matchV2Path(c.req.path);
-    if (!route) throw new RegistryError('UNSUPPORTED', 'unknown API endpoint', { status: 404, detail: { path: c.req.path } });
+    const path = rawPath(c);
+    const route = matchV2Path(path);
+    if (!route) throw new RegistryError('UNSUPPORTED', 'unknown API endpoint', { status: 404, detail: { path } });
     if (route.area === 'uploads' || !READ_METHODS.has(c.req.method)) throw readOnly(c);
     switch (route.area) {
       case 'base':
@@ -60,6 +61,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.onError((err, c) => errorResponse(err, logger, c.req.method === 'HEAD'));
   return app;
+}
+
+/**
+ * The path exactly as the client sent it. The URL parser behind c.req.path resolves
+ * `..` segments; we want to see them, to refuse them as invalid names.
+ */
+function rawPath(c: Context<AppEnv>): string {
+  const raw = c.env?.incoming?.url;
+  return raw === undefined ? c.req.path : (raw.split('?')[0] as string);
 }
 
 function readOnly(c: Context<AppEnv>): RegistryError {

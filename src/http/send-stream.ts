@@ -12,7 +12,10 @@ import { API_VERSION, type AppEnv } from './env.js';
 export function sendStream(c: Context<AppEnv>, status: number, headers: Record<string, string>, stream: Readable): Response {
   const outgoing = c.env?.outgoing;
   if (!outgoing) return new Response(Readable.toWeb(stream) as ReadableStream, { status, headers });
-  outgoing.writeHead(status, { ...headers, 'Docker-Distribution-API-Version': API_VERSION });
+  // setHeader (not writeHead's object) so the access log can read Content-Length back.
+  for (const [name, value] of Object.entries(headers)) outgoing.setHeader(name, value);
+  outgoing.setHeader('Docker-Distribution-API-Version', API_VERSION);
+  outgoing.writeHead(status);
   pipeline(stream, outgoing, (err) => {
     if (err && !outgoing.destroyed) outgoing.destroy(err);
   });

@@ -33,7 +33,11 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
     };
     if (outgoing) {
       outgoing.once('close', () =>
-        write(outgoing.statusCode, outgoing.getHeader('content-length') as string | undefined, outgoing.writableFinished),
+        write(
+          outgoing.statusCode,
+          (outgoing.getHeader('content-length') as string | undefined) ?? c.res.headers.get('content-length') ?? undefined,
+          outgoing.writableFinished,
+        ),
       );
     } else {
       write(c.res.status, c.res.headers.get('content-length') ?? undefined, true);

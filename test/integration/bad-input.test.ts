@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { image, randomLayer } from '../fixtures/images.js';
+import { useHubAndMirror } from '../support/hub-fixture.js';
+import { errorCode, http } from '../support/http.js';
+
+const ctx = useHubAndMirror();
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+
+describe('bad input gets the OCI error JSON with the right code, never a 500', () => {
+  const cases: Array<[string, string, string, number, string]> = [
+    ['uppercase name', 'GET', '/v2/Library/node/manifests/latest', 400, 'NAME_INVALID'],
+    ['dot-dot segment', 'GET', '/v2/library/../etc/manifests/latest', 400, 'NAME_INVALID'],
+    ['dot-dot in a blob name', 'GET', `/v2/../../../../etc/blobs/${DIGEST}`, 400, 'NAME_INVALID'],
+    ['empty segment', 'GET', '/v2/library//node/manifests/latest', 400, 'NAME_INVALID'],
+    ['encoded slash', 'GET', '/v2/library%2fnode/manifests/latest', 400, 'NAME_INVALID'],
+    ['name over 255 chars', 'GET', `/v2/${'a'.repeat(256)}/manifests/latest`, 400, 'NAME_INVALID'],
+    ['leading separator', 'GET', '/v2/-node/manifests/latest', 400, 'NAME_INVALID'],
+    ['unknown digest algorithm', 'GET', `/v2/library/node/blobs/md5:${'a'.repeat(32)}`, 400, 'DIGEST_INVALID'],
+    ['digest too short', 'GET', '/v2/library/node/blobs/sha256:abc', 400, 'DIGEST_INVALID'],
+    ['digest not hex', 'GET', `/v2/library/node/blobs/sha256:${'g'.repeat(64)}`, 400, 'DIGEST_INVALID'],
+    ['uppercase hex', 'GET', `/v2/library/node/blobs/sha256:${'A'.repeat(64)}`, 400, 'DIGEST_INVALID'],
+    ['digest path traversal', 'GET', '/v2/library/node/blobs/sha256:..%2f..%2fetc', 400, 'DIGEST_INVALID'],
+    ['blob reference that is a tag', 'GET', '/v2/library/node/blobs/latest', 400, 'DIGEST_INVALID'],
+    ['manifest digest invalid', 'GET', '/v2/library/node/manifests/sha256:zz', 400, 'DIGEST_INVALID'],
+    ['tag too long', 'GET', `/v2/library/node/manifests/${'t'.repeat(129)}`, 400, 'MANIFEST_INVALID'],
+    ['tag starting with a dot', 'GET', '/v2/library/node/manifests/.hidden', 400, 'MANIFEST_INVALID'],
+    ['tag with bad characters', 'GET', '/v2/library/node/manifests/a%20b', 400, 'MANIFEST_INVALID'],
+    ['unknown path', 'GET', '/v2/library/node/unknown', 404, 'UNSUPPORTED'],
+    ['outside /v2', 'GET', '/etc/passwd', 404, 'UNSUPPORTED'],
+    ['push a manifest', 'PUT', '/v2/library/node/manifests/latest', 405, 'UNSUPPORTED'],
+    ['delete a manifest', 'DELETE', `/v2/library/node/manifests/${DIGEST}`, 405, 'UNSUPPORTED'],
+    ['delete a blob', 'DELETE', `/v2/library/node/blobs/${DIGEST}`, 405, 'UNSUPPORTED'],
+    ['start an upload', 'POST', '/v2/library/node/blobs/uploads/', 405, 'UNSUPPORTED'],
+    ['patch an upload', 'PATCH', '/v2/library/node/blobs/uploads/abc', 405, 'UNSUPPORTED'],
+    ['get an upload', 'GET', '/v2/library/node/blobs/uploads/abc', 405, 'UNSUPPORTED'],
+    ['bad n', 'GET', '/v2/library/node/tags/list?n=-1', 400, 'PAGINATION_NUMBER_INVALID'],
+    ['bad catalog n', 'GET', '/v2/_catalog?n=lots', 400, 'PAGINATION_NUMBER_INVALID'],
+    ['namespace with no upstream', 'GET', '/v2/library/node/manifests/latest?ns=ghcr.io', 404, 'NAME_UNKNOWN'],
+  ];
+  for (const [what, method, path, status, code] of cases) {
+    it(`${what}: ${method} ${path.slice(0, 60)} → ${status} ${code}`, async () => {
+      const res = await http(ctx.mirror.url, path, { method: method as 'GET' });
+      expect(res.status).toBe(status);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(errorCode(res)).toBe(code);
+      expect(res.json().errors[0].message).toEqual(expect.any(String));
+      // Invalid input never reaches the upstream.
+      expect(ctx.hub.count({ server: 'registry' })).toBe(0);
+    });
+  }
+
+  it('HEAD errors carry the status and no body', async () => {
+    const res = await http(ctx.mirror.url, '/v2/Bad/manifests/latest', { method: 'HEAD' });
+    expect(res.status).toBe(400);
+    expect(res.body.length).toBe(0);
+  });
+
+  describe('Range', () => {
+    const layer = randomLayer(10_000);
+    const path = () => `/v2/library/node/blobs/${layer.digest}`;
+    const setup = async () => {
+      ctx.hub.push('library/node', 'latest', image([layer]));
+      expect((await http(ctx.mirror.url, path())).status).toBe(200);
+    };
+    const bad: Array<[string, string]> = [
+      ['multi-range', 'bytes=0-1,5-6'],
+      ['not bytes', 'items=0-1'],
+      ['garbage', 'bytes=abc'],
+      ['end before start', 'bytes=10-5'],
+      ['empty', 'bytes=-'],
+      ['unsatisfiable start', `bytes=${layer.size}-`],
+      ['zero suffix', 'bytes=-0'],
+      ['huge numbers', 'bytes=99999999999999999999-'],
+    ];
+    for (const [what, range] of bad) {
+      it(`${what} (${range}) → 416 RANGE_INVALID`, async () => {
+        await setup();
+        const res = await http(ctx.mirror.url, path(), { headers: { range } });
+        expect(res.status).toBe(416);
+        expect(errorCode(res)).toBe('RANGE_INVALID');
+      });
+    }
+
+    it('single ranges → 206 with Content-Range, on a cached blob and on a fill', async () => {
+      await setup();
+      const checks: Array<[string, number, number]> = [
+        ['bytes=0-99', 0, 99],
+        ['bytes=9990-', 9990, layer.size - 1],
+        ['bytes=-10', layer.size - 10, layer.size - 1],
+        ['bytes=100-99999', 100, layer.size - 1],
+      ];
+      for (const [range, start, end] of checks) {
+        const res = await http(ctx.mirror.url, path(), { headers: { range } });
+        expect(res.status).toBe(206);
+        expect(res.headers['content-range']).toBe(`bytes ${start}-${end}/${layer.size}`);
+        expect(res.headers['content-length']).toBe(String(end - start + 1));
+        expect(res.body.equals(layer.bytes.subarray(start, end + 1))).toBe(true);
+      }
+      const unsatisfiable = await http(ctx.mirror.url, path(), { headers: { range: 'bytes=20000-' } });
+      expect(unsatisfiable.headers['content-range']).toBe(`bytes */${layer.size}`);
+      // A range on an uncached blob is served from the fill.
+      const other = randomLayer(5000);
+      ctx.hub.push('library/node', 'two', image([other]));
+      const res = await http(ctx.mirror.url, `/v2/library/node/blobs/${other.digest}`, { headers: { range: 'bytes=1000-1999' } });
+      expect(res.status).toBe(206);
+      expect(res.body.equals(other.bytes.subarray(1000, 2000))).toBe(true);
+    });
+  });
+});

@@ -1,0 +1,293 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Image, Manifest, MultiArch } from '../fixtures/images.js';
+
+/**
+ * A Docker-Hub-like upstream for what no local real registry does: a token realm on
+ * its own port, blob GETs redirected (307) to a separate "CDN" that rejects any request
+ * carrying Authorization, and injected faults. It counts every request it receives.
+ */
+export interface HubRequest {
+  server: 'registry' | 'realm' | 'cdn';
+  method: string;
+  path: string;
+  authorization: string | undefined;
+}
+
+export interface FaultReply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+interface Repo {
+  tags: Map<string, string>;
+  manifests: Set<string>;
+  blobs: Set<string>;
+}
+
+export interface BlobBehaviour {
+  /** Serve these bytes instead of the real ones (a digest mismatch). */
+  corrupt?: boolean;
+  /** Send this many bytes, then wait for `release` before sending the rest. */
+  pauseAfter?: number;
+  release?: Promise<void>;
+  /** Send this many bytes, then reset the connection. */
+  resetAfter?: number;
+  /** Send this many bytes and end the response early (truncated, chunked without a length). */
+  truncateAt?: number;
+  /** Omit Content-Length (chunked). */
+  noLength?: boolean;
+}
+
+export class FakeHub {
+  readonly requests: HubRequest[] = [];
+  readonly repos = new Map<string, Repo>();
+  readonly manifests = new Map<string, Manifest>();
+  readonly blobs = new Map<string, Buffer>();
+  readonly blobBehaviour = new Map<string, BlobBehaviour>();
+  /** Return a reply to short-circuit a registry request (429, 500, hang...). */
+  fault: ((req: HubRequest) => FaultReply | 'hang' | undefined) | undefined;
+  credentials: { username: string; password: string } | undefined;
+  tokenLifetimeSeconds = 300;
+  /** Where the challenge's realm points (defaults to our realm server). */
+  realmOverride: string | undefined;
+
+  #registry!: Server;
+  #realm!: Server;
+  #cdn!: Server;
+  #registryPort = 0;
+  #sockets = new Set<Socket>();
+
+  static async start(): Promise<FakeHub> {
+    const hub = new FakeHub();
+    hub.#realm = await listen(createServer((req, res) => hub.#onRealm(req, res)), 0, hub.#sockets);
+    hub.#cdn = await listen(createServer((req, res) => hub.#onCdn(req, res)), 0, hub.#sockets);
+    await hub.startRegistry();
+    return hub;
+  }
+
+  get registryUrl(): string {
+    return `http://127.0.0.1:${this.#registryPort}`;
+  }
+
+  get realmUrl(): string {
+    return `http://127.0.0.1:${(this.#realm.address() as AddressInfo).port}`;
+  }
+
+  get cdnUrl(): string {
+    return `http://127.0.0.1:${(this.#cdn.address() as AddressInfo).port}`;
+  }
+
+  async startRegistry(): Promise<void> {
+    this.#registry = await listen(createServer((req, res) => this.#onRegistry(req, res)), this.#registryPort, this.#sockets);
+    this.#registryPort = (this.#registry.address() as AddressInfo).port;
+  }
+
+  /** Stops the registry (not the realm or CDN): connections are refused until startRegistry. */
+  async stopRegistry(): Promise<void> {
+    await close(this.#registry);
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await Promise.all([close(this.#registry), close(this.#realm), close(this.#cdn)]);
+  }
+
+  #repo(name: string): Repo {
+    let repo = this.repos.get(name);
+    if (!repo) {
+      repo = { tags: new Map(), manifests: new Set(), blobs: new Set() };
+      this.repos.set(name, repo);
+    }
+    return repo;
+  }
+
+  /** Pushes an image (or a multi-arch index with its images) under repo:tag. */
+  push(repository: string, tag: string | undefined, content: Image | MultiArch): void {
+    const repo = this.#repo(repository);
+    const images = 'index' in content ? content.images.map((e) => e.image) : [content];
+    for (const img of images) {
+      this.manifests.set(img.manifest.digest, img.manifest);
+      repo.manifests.add(img.manifest.digest);
+      for (const b of img.blobs) {
+        this.blobs.set(b.digest, b.bytes);
+        repo.blobs.add(b.digest);
+      }
+    }
+    const top = 'index' in content ? content.index : content.manifest;
+    this.manifests.set(top.digest, top);
+    repo.manifests.add(top.digest);
+    if (tag !== undefined) repo.tags.set(tag, top.digest);
+  }
+
+  /** Requests that reached a server, filtered. */
+  count(filter: Partial<Pick<HubRequest, 'server' | 'method'>> & { path?: string | RegExp } = {}): number {
+    return this.requests.filter(
+      (r) =>
+        (filter.server === undefined || r.server === filter.server) &&
+        (filter.method === undefined || r.method === filter.method) &&
+        (filter.path === undefined || (typeof filter.path === 'string' ? r.path === filter.path : filter.path.test(r.path))),
+    ).length;
+  }
+
+  resetCounts(): void {
+    this.requests.length = 0;
+  }
+
+  #record(server: HubRequest['server'], req: IncomingMessage): HubRequest {
+    const entry = { server, method: req.method ?? 'GET', path: req.url ?? '/', authorization: req.headers.authorization };
+    this.requests.push(entry);
+    return entry;
+  }
+
+  #onRealm(req: IncomingMessage, res: ServerResponse): void {
+    this.#record('realm', req);
+    const url = new URL(req.url ?? '/', 'http://realm');
+    if (this.credentials) {
+      const expected = `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) return json(res, 401, { details: 'incorrect username or password' });
+    }
+    const scope = url.searchParams.get('scope') ?? '';
+    const token = Buffer.from(JSON.stringify({ scope, user: this.credentials?.username ?? null })).toString('base64url');
+    json(res, 200, { token, access_token: token, expires_in: this.tokenLifetimeSeconds, issued_at: new Date().toISOString() });
+  }
+
+  #onCdn(req: IncomingMessage, res: ServerResponse): void {
+    this.#record('cdn', req);
+    if (req.headers.authorization) return json(res, 400, { error: 'the CDN must never receive Authorization' });
+    const digest = /^\/blobs\/([^?]+)/.exec(req.url ?? '')?.[1] ?? '';
+    const bytes = this.blobs.get(digest);
+    if (!bytes) return json(res, 404, { error: 'no such blob' });
+    const behaviour = this.blobBehaviour.get(digest) ?? {};
+    const body = behaviour.corrupt ? Buffer.from(bytes).fill(0x41, 0, Math.min(16, bytes.length)) : bytes;
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (!behaviour.noLength && behaviour.truncateAt === undefined) headers['content-length'] = String(body.length);
+    res.writeHead(200, headers);
+    if (req.method === 'HEAD') return void res.end();
+    void sendBody(res, body, behaviour);
+  }
+
+  #onRegistry(req: IncomingMessage, res: ServerResponse): void {
+    const entry = this.#record('registry', req);
+    const faulted = this.fault?.(entry);
+    if (faulted === 'hang') return;
+    if (faulted) {
+      res.writeHead(faulted.status, { 'content-type': 'application/json', ...faulted.headers });
+      return void res.end(faulted.body ?? JSON.stringify({ errors: [{ code: 'FAULT', message: 'injected' }] }));
+    }
+    const url = new URL(req.url ?? '/', 'http://registry');
+    const match = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/]+)$/.exec(url.pathname);
+    const repository = match?.[1];
+    const scope = repository ? `repository:${repository}:pull` : '';
+    if (!this.#authorized(req.headers.authorization, scope)) {
+      const realm = this.realmOverride ?? `${this.realmUrl}/token`;
+      res.writeHead(401, {
+        'content-type': 'application/json',
+        'www-authenticate': `Bearer realm="${realm}",service="fake-hub"${scope ? `,scope="${scope}"` : ''}`,
+      });
+      return void res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+    }
+    if (url.pathname === '/v2/' || url.pathname === '/v2') return json(res, 200, {});
+    if (!match || !repository) return json(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'no route' }] });
+    const repo = this.repos.get(repository);
+    const [, , area, ref = ''] = match;
+    if (area === 'tags') return this.#tags(res, repository, repo, url);
+    if (area === 'manifests') return this.#manifest(req, res, repo, ref);
+    return this.#blob(req, res, repo, ref);
+  }
+
+  #authorized(header: string | undefined, scope: string): boolean {
+    const token = /^Bearer (.+)$/.exec(header ?? '')?.[1];
+    if (!token) return false;
+    try {
+      const claims = JSON.parse(Buffer.from(token, 'base64url').toString()) as { scope: string };
+      return scope === '' || claims.scope === scope;
+    } catch {
+      return false;
+    }
+  }
+
+  #manifest(req: IncomingMessage, res: ServerResponse, repo: Repo | undefined, ref: string): void {
+    const digest = ref.includes(':') ? ref : repo?.tags.get(ref);
+    const manifest = digest && repo?.manifests.has(digest) ? this.manifests.get(digest) : undefined;
+    if (!manifest) return json(res, 404, { errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] });
+    res.writeHead(200, {
+      'content-type': manifest.mediaType,
+      'content-length': String(manifest.bytes.length),
+      'docker-content-digest': manifest.digest,
+    });
+    res.end(req.method === 'HEAD' ? undefined : manifest.bytes);
+  }
+
+  #blob(req: IncomingMessage, res: ServerResponse, repo: Repo | undefined, digest: string): void {
+    const bytes = repo?.blobs.has(digest) ? this.blobs.get(digest) : undefined;
+    if (!bytes) return json(res, 404, { errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] });
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'content-length': String(bytes.length), 'docker-content-digest': digest });
+      return void res.end();
+    }
+    res.writeHead(307, { location: `${this.cdnUrl}/blobs/${digest}?signature=abc` });
+    res.end();
+  }
+
+  #tags(res: ServerResponse, repository: string, repo: Repo | undefined, url: URL): void {
+    if (!repo) return json(res, 404, { errors: [{ code: 'NAME_UNKNOWN', message: 'repository unknown' }] });
+    const all = [...repo.tags.keys()].sort();
+    const last = url.searchParams.get('last');
+    const n = Number(url.searchParams.get('n') ?? all.length);
+    const after = last ? all.filter((t) => t > last) : all;
+    const page = after.slice(0, n);
+    const headers: Record<string, string> = {};
+    if (after.length > n) headers.link = `</v2/${repository}/tags/list?n=${n}&last=${page.at(-1)}>; rel="next"`;
+    json(res, 200, { name: repository, tags: page }, headers);
+  }
+}
+
+async function sendBody(res: ServerResponse, body: Buffer, behaviour: BlobBehaviour): Promise<void> {
+  if (behaviour.resetAfter !== undefined) {
+    res.write(body.subarray(0, behaviour.resetAfter));
+    setImmediate(() => res.socket?.destroy());
+    return;
+  }
+  if (behaviour.truncateAt !== undefined) {
+    res.end(body.subarray(0, behaviour.truncateAt));
+    return;
+  }
+  if (behaviour.pauseAfter !== undefined) {
+    await write(res, body.subarray(0, behaviour.pauseAfter));
+    await behaviour.release;
+    res.end(body.subarray(behaviour.pauseAfter));
+    return;
+  }
+  res.end(body);
+}
+
+function write(res: ServerResponse, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => res.write(chunk, (err) => (err ? reject(err) : resolve())));
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
+}
+
+function listen(server: Server, port: number, sockets: Set<Socket>): Promise<Server> {
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
