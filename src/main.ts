@@ -72,9 +72,12 @@ export async function startServer(config: Readonly<Config>, logger: Logger): Pro
     (closing ??= (async () => {
       logger.info('shutting down: finishing requests in flight');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Connections that finish their last response during shutdown become idle later: close them as they do.
+      const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
       const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([Promise.all([closed, fills.drain()]), timeout]);
+      clearInterval(idleSweep);
       server.closeAllConnections();
       clearInterval(flushTimer);
       await upstream.close().catch(() => undefined);

@@ -94,6 +94,7 @@ export class Fill extends EventEmitter {
   async #run(body: Readable): Promise<void> {
     const { digest, logger } = this.#opts;
     const hash = createDigester(digest.algorithm);
+    const started = performance.now();
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         hash.update(chunk);
@@ -116,6 +117,7 @@ export class Fill extends EventEmitter {
       await rename(this.#tempPath, this.#opts.paths.blob(digest));
       this.#opts.onCommit(this.written);
       this.state = 'done';
+      logger.info({ digest: digest.value, bytes: this.written, ms: Math.round(performance.now() - started) }, 'blob stored');
     } catch (err) {
       this.state = 'failed';
       this.error = err instanceof RegistryError ? err : new UpstreamError('UNAVAILABLE', `blob transfer failed: ${(err as Error).message}`, 'unreachable', { cause: err });

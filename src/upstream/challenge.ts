@@ -48,7 +48,10 @@ export function parseChallenges(header: string | undefined | null): Challenge[] 
         }
         i++;
       } else {
-        value = token();
+        // Unquoted: leniently up to the next comma or space (some servers send bare URLs).
+        const start = i;
+        while (i < n && header[i] !== ',' && header[i] !== ' ') i++;
+        value = header.slice(start, i);
       }
       challenge.params[key.toLowerCase()] = value;
       skip(' ');

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { image, randomLayer } from '../fixtures/images.js';
+import { useHubAndMirror } from '../support/hub-fixture.js';
+import { http } from '../support/http.js';
+import { waitFor } from '../support/wait.js';
+
+const ctx = useHubAndMirror();
+
+describe('one upstream fetch per blob', () => {
+  it('20 concurrent clients on an uncached blob cause one upstream GET, and bytes stream before the upstream finishes', async () => {
+    const { hub, mirror } = ctx;
+    const layer = randomLayer(4 * 1024 * 1024);
+    hub.push('library/node', 'latest', image([layer]));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    hub.blobBehaviour.set(layer.digest, { pauseAfter: 1024 * 1024, release: released });
+
+    const { Agent } = await import('undici');
+    const agent = new Agent({ connections: 32 });
+    const firstBytes: boolean[] = [];
+    const clients = Array.from({ length: 20 }, async () => {
+      const res = await agent.request({ origin: mirror.url, path: `/v2/library/node/blobs/${layer.digest}`, method: 'GET' });
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.body) {
+        if (chunks.length === 0) firstBytes.push(true);
+        chunks.push(chunk as Buffer);
+      }
+      return Buffer.concat(chunks);
+    });
+    // Every client receives bytes while the upstream is still paused mid-blob.
+    await waitFor(() => firstBytes.length === 20);
+    expect(hub.count({ server: 'cdn', method: 'GET' })).toBe(1);
+    release();
+    const bodies = await Promise.all(clients);
+    await agent.close();
+    for (const body of bodies) expect(body.equals(layer.bytes)).toBe(true);
+    expect(hub.count({ server: 'cdn', method: 'GET' })).toBe(1);
+    expect(hub.count({ server: 'registry', method: 'GET', path: /\/blobs\// })).toBeLessThanOrEqual(2); // one, plus a 401 round trip
+  });
+
+  it('a client that disconnects mid-fill does not stop the fill', async () => {
+    const { hub, mirror } = ctx;
+    const layer = randomLayer(2 * 1024 * 1024);
+    hub.push('library/node', 'latest', image([layer]));
+    let release!: () => void;
+    hub.blobBehaviour.set(layer.digest, { pauseAfter: 512 * 1024, release: new Promise<void>((r) => (release = r)) });
+    // A client that reads the first bytes, then closes its socket.
+    const { get } = await import('node:http');
+    await new Promise<void>((resolve, reject) => {
+      const req = get(`${mirror.url}/v2/library/node/blobs/${layer.digest}`, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+    });
+    release();
+    // The fill completes ("blob stored") and the blob is then served from disk without a second download.
+    await waitFor(() => mirror.logs.find((l) => l.msg === 'blob stored' && l.digest === layer.digest) !== undefined);
+    const full = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
+    expect(full.sha256()).toBe(layer.digest);
+    expect(mirror.logs.requests().at(-1)?.cache).toBe('hit');
+    expect(hub.count({ server: 'cdn', method: 'GET' })).toBe(1);
+  });
+
+  it('an upstream reset mid-blob fails every reader, stores nothing, and the next request succeeds', async () => {
+    const { hub, mirror } = ctx;
+    const layer = randomLayer(2 * 1024 * 1024);
+    hub.push('library/node', 'latest', image([layer]));
+    hub.blobBehaviour.set(layer.digest, { resetAfter: 700_000 });
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        http(mirror.url, `/v2/library/node/blobs/${layer.digest}`).then(
+          (r) => r.body.length,
+          () => -1,
+        ),
+      ),
+    );
+    for (const length of results) expect(length).not.toBe(layer.size);
+    expect(hub.count({ server: 'cdn', method: 'GET' })).toBe(1);
+    hub.blobBehaviour.delete(layer.digest);
+    const again = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
+    expect(again.sha256()).toBe(layer.digest);
+  });
+});

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { RegistryError } from '../../src/errors/registry-error.js';
+import { digestOf, parseDigest } from '../../src/oci/digest.js';
+import { parseManifest } from '../../src/oci/manifest.js';
+import { parseRange, parseRangeSpec } from '../../src/oci/range.js';
+import { normalizeDockerHubName, parseReference, validateName } from '../../src/oci/reference.js';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof RegistryError ? err.code : 'not a RegistryError';
+  }
+  return undefined;
+}
+
+describe('digests', () => {
+  it('accepts sha256 and sha512 in canonical form', () => {
+    expect(parseDigest(`sha256:${'a'.repeat(64)}`)).toMatchObject({ algorithm: 'sha256', hex: 'a'.repeat(64) });
+    expect(parseDigest(`sha512:${'0'.repeat(128)}`).algorithm).toBe('sha512');
+  });
+  it.each([
+    ['md5:' + 'a'.repeat(32)],
+    ['sha256:' + 'a'.repeat(63)],
+    ['sha256:' + 'A'.repeat(64)],
+    ['sha256:' + 'g'.repeat(64)],
+    ['sha256:../../etc/passwd'],
+    ['sha256'],
+    [''],
+    [':' + 'a'.repeat(64)],
+  ])('refuses %s with DIGEST_INVALID', (input) => {
+    expect(codeOf(() => parseDigest(input))).toBe('DIGEST_INVALID');
+  });
+  it('computes digests of bytes', () => {
+    expect(digestOf(Buffer.from(''))).toBe('sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+});
+
+describe('names and references', () => {
+  it.each(['node', 'library/node', 'myorg/team/app', 'a.b_c__d-e---f/g', 'x'.repeat(255)])('accepts %s', (name) => {
+    expect(codeOf(() => validateName(name))).toBeUndefined();
+  });
+  it.each(['Node', '', 'a//b', '/a', 'a/', '..', 'a/../b', '.a', 'a-', 'a___b', 'a%2fb', 'x'.repeat(256), 'a b'])('refuses %j', (name) => {
+    expect(codeOf(() => validateName(name))).toBe('NAME_INVALID');
+  });
+  it('adds library/ to single-segment Docker Hub names only', () => {
+    expect(normalizeDockerHubName('node')).toBe('library/node');
+    expect(normalizeDockerHubName('library/node')).toBe('library/node');
+    expect(normalizeDockerHubName('myorg/app')).toBe('myorg/app');
+  });
+  it('parses tags and digests, refusing invalid tags', () => {
+    expect(parseReference('17-alpine')).toEqual({ kind: 'tag', tag: '17-alpine' });
+    expect(parseReference(`sha256:${'b'.repeat(64)}`).kind).toBe('digest');
+    expect(codeOf(() => parseReference('.x'))).toBe('MANIFEST_INVALID');
+    expect(codeOf(() => parseReference('t'.repeat(129)))).toBe('MANIFEST_INVALID');
+    expect(codeOf(() => parseReference('sha256:nothex'))).toBe('DIGEST_INVALID');
+  });
+});
+
+describe('Range', () => {
+  it('resolves single ranges against a size', () => {
+    expect(parseRange(undefined, 100)).toBeUndefined();
+    expect(parseRange('bytes=0-9', 100)).toEqual({ start: 0, end: 9 });
+    expect(parseRange('bytes=90-', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=-5', 100)).toEqual({ start: 95, end: 99 });
+    expect(parseRange('bytes=-500', 100)).toEqual({ start: 0, end: 99 });
+    expect(parseRange('bytes=50-5000', 100)).toEqual({ start: 50, end: 99 });
+    expect(parseRange('BYTES=1-2', 100)).toEqual({ start: 1, end: 2 });
+  });
+  it.each(['bytes=100-', 'bytes=-0', 'bytes=1-0', 'bytes=0-1,3-4', 'lines=1-2', 'bytes=', 'bytes=a-b', 'bytes=--1', 'bytes=1234567890123456-'])(
+    'refuses %s with RANGE_INVALID',
+    (header) => {
+      expect(codeOf(() => parseRange(header, 100))).toBe('RANGE_INVALID');
+    },
+  );
+  it('tells unsatisfiable ranges the size', () => {
+    try {
+      parseRange('bytes=100-', 100);
+    } catch (err) {
+      expect((err as RegistryError).headers['Content-Range']).toBe('bytes */100');
+      expect((err as RegistryError).status).toBe(416);
+    }
+  });
+  it('parses syntax without a size', () => {
+    expect(parseRangeSpec('bytes=5-')).toEqual({ kind: 'from', start: 5, end: undefined });
+    expect(parseRangeSpec('bytes=-5')).toEqual({ kind: 'suffix', length: 5 });
+  });
+});
+
+describe('manifests', () => {
+  const d = (c: string) => `sha256:${c.repeat(64)}`;
+  it('lists references of an image and media type from the document', () => {
+    const doc = { schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: { digest: d('a'), size: 1 }, layers: [{ digest: d('b'), size: 2 }] };
+    const parsed = parseManifest(Buffer.from(JSON.stringify(doc)));
+    expect(parsed.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(parsed.references.map((r) => [r.kind, r.digest])).toEqual([
+      ['config', d('a')],
+      ['layer', d('b')],
+    ]);
+  });
+  it('infers OCI types when mediaType is absent: header first, then shape', () => {
+    const image = { schemaVersion: 2, config: { digest: d('a') }, layers: [] };
+    expect(parseManifest(Buffer.from(JSON.stringify(image))).mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+    const idx = { schemaVersion: 2, manifests: [{ digest: d('c'), platform: { os: 'linux', architecture: 'arm64' } }] };
+    const parsed = parseManifest(Buffer.from(JSON.stringify(idx)));
+    expect(parsed.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(parsed.references[0]).toMatchObject({ kind: 'manifest', platform: { os: 'linux', architecture: 'arm64' } });
+    expect(parseManifest(Buffer.from(JSON.stringify(idx)), 'application/vnd.docker.distribution.manifest.list.v2+json; charset=x').mediaType).toBe(
+      'application/vnd.docker.distribution.manifest.list.v2+json',
+    );
+  });
+  it.each([
+    ['not json', '{'],
+    ['an array', '[]'],
+    ['schema 1', JSON.stringify({ schemaVersion: 1, fsLayers: [] })],
+    ['an unknown media type', JSON.stringify({ schemaVersion: 2, mediaType: 'text/plain' })],
+    ['a bad layer digest', JSON.stringify({ schemaVersion: 2, config: { digest: d('a') }, layers: [{ digest: 'sha256:zz' }] })],
+    ['no shape', JSON.stringify({ schemaVersion: 2 })],
+  ])('refuses %s with MANIFEST_INVALID', (_what, text) => {
+    expect(codeOf(() => parseManifest(Buffer.from(text)))).toBe('MANIFEST_INVALID');
+  });
+});
