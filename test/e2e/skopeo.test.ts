@@ -73,7 +73,7 @@ describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution r
     }
     // The amd64 manifest of the OCI index was never fetched.
     const amd = images.multiOci.images[0]?.image.manifest.digest as string;
-    expect(upstream.requests().filter((r) => r.path.includes(amd))).toHaveLength(0);
+    expect(upstream.requests().filter((r) => r.method !== 'PUT' && r.path.includes(amd))).toHaveLength(0);
   });
 
   it('copies a whole multi-arch index with --all and lists tags', async () => {
