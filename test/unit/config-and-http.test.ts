@@ -1,14 +1,18 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { parseListen } from '../../src/config/schema.js';
 import { nextLink, parsePagination } from '../../src/http/pagination.js';
 import { matchV2Path } from '../../src/http/v2-path.js';
 
+const tempDir = mkdtempSync(join(tmpdir(), 'cargohold-cfg-'));
+afterAll(() => rmSync(tempDir, { recursive: true, force: true }));
+let files = 0;
+
 function yamlFile(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'cargohold-cfg-')), 'c.yaml');
+  const file = join(tempDir, `c${files++}.yaml`);
   writeFileSync(file, text);
   return file;
 }
