@@ -1,0 +1,38 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { waitFor } from './wait.js';
+
+export const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'index.ts');
+
+export interface CliProcess {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The port from the "cargohold listening" log line. */
+  port(): Promise<number>;
+}
+
+/** Runs the real CLI (`cargohold ...`) in a child process; tsx loads it in that same process, so its PID is the server's. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    output: () => out,
+    exited,
+    port: async () => {
+      await waitFor(() => /"msg":"cargohold listening"/.test(out) || child.exitCode !== null, 20_000, 'cargohold to listen');
+      const match = /"listen":"[^"]*:(\d+)"/.exec(out);
+      if (!match) throw new Error(`cargohold did not start:\n${out}`);
+      return Number(match[1]);
+    },
+  };
+}
