@@ -1,43 +1,20 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestImages, type TestImages } from '../fixtures/test-images.js';
-import { startMirror, type Mirror } from '../support/mirror.js';
-import { missingTools, run, startDistribution, type Distribution } from '../support/peers.js';
-import { pushImage } from '../support/registry-push.js';
+import { describe, expect, it } from 'vitest';
+import { missingTools, run } from '../support/peers.js';
+import { useE2E } from './setup.js';
 
 const missing = missingTools('docker-registry', 'skopeo');
 
-describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution registry as upstream', async () => {
-  let dir: string;
-  let upstream: Distribution;
-  let mirror: Mirror;
-  let images: TestImages;
-  const host = () => mirror.url.replace('http://', '');
+describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution registry as upstream', () => {
+  const e2e = useE2E('skopeo');
+  const host = () => e2e.mirrorHost;
   const skopeo = async (...args: string[]) => (await run('skopeo', ['--insecure-policy', ...args])).stdout;
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cargohold-e2e-skopeo-'));
-    upstream = await startDistribution(join(dir, 'upstream'));
-    images = buildTestImages();
-    await pushImage(upstream.url, 'library/node', '17-alpine', images.node17);
-    await pushImage(upstream.url, 'library/node', '16-alpine', images.node16);
-    await pushImage(upstream.url, 'myorg/app', '1.0', images.app);
-    await pushImage(upstream.url, 'library/multi', 'latest', images.multiOci);
-    await pushImage(upstream.url, 'library/multi-list', 'latest', images.multiDocker);
-    mirror = await startMirror(upstream.url, {}, join(dir, 'mirror'));
-  });
-
-  afterAll(async () => {
-    await mirror?.close();
-    await upstream?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const blobGets = () => upstream.requests().filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
+  const blobGets = () => e2e.upstreamBlobGets();
 
   it('copies node:17-alpine with the upstream digest; a second copy sends no blob request upstream', async () => {
+    const { dir, upstream, mirror, images } = e2e;
     const inspectUpstream = JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${upstream.host}/library/node:17-alpine`));
     const inspect = JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${host()}/library/node:17-alpine`));
     expect(inspect.Digest).toBe(inspectUpstream.Digest);
@@ -51,6 +28,7 @@ describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution r
   });
 
   it('copies an image sharing parent layers, keeping the shared layer once on disk', async () => {
+    const { dir, upstream, mirror, images } = e2e;
     await skopeo('copy', '--src-tls-verify=false', `docker://${host()}/myorg/app:1.0`, `dir:${join(dir, 'app')}`);
     await skopeo('copy', '--src-tls-verify=false', `docker://${host()}/library/node:16-alpine`, `dir:${join(dir, 'node16')}`);
     const base = images.node17.layers[0]?.digest.slice(7) as string;
@@ -62,6 +40,7 @@ describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution r
   });
 
   it('inspects one platform of an OCI index and of a Docker manifest list (--override-arch arm64)', async () => {
+    const { dir, upstream, mirror, images } = e2e;
     for (const [name, multi] of [['multi', images.multiOci], ['multi-list', images.multiDocker]] as const) {
       const arm = JSON.parse(await skopeo('inspect', '--tls-verify=false', '--override-arch', 'arm64', `docker://${host()}/library/${name}:latest`));
       expect(arm.Architecture).toBe('arm64');
@@ -77,6 +56,7 @@ describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution r
   });
 
   it('copies a whole multi-arch index with --all and lists tags', async () => {
+    const { dir, upstream, mirror, images } = e2e;
     await skopeo('copy', '--all', '--src-tls-verify=false', `docker://${host()}/library/multi:latest`, `dir:${join(dir, 'multi')}`);
     const tags = JSON.parse(await skopeo('list-tags', '--tls-verify=false', `docker://${host()}/library/node`));
     expect(tags.Tags.sort()).toEqual(['16-alpine', '17-alpine']);
