@@ -1,7 +1,9 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { image, randomLayer, sha256, type Blob } from '../fixtures/images.js';
 import { missingTools, run } from '../support/peers.js';
+import { pushImage } from '../support/registry-push.js';
 import { useE2E } from './setup.js';
 
 const missing = missingTools('docker-registry', 'skopeo');
@@ -53,6 +55,29 @@ describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution r
     // The amd64 manifest of the OCI index was never fetched.
     const amd = images.multiOci.images[0]?.image.manifest.digest as string;
     expect(upstream.requests().filter((r) => r.method !== 'PUT' && r.path.includes(amd))).toHaveLength(0);
+  });
+
+  it('resolves a short name (node:17-alpine) to library/node, sharing the cache', async () => {
+    const { images } = e2e;
+    const before = blobGets().length;
+    const inspect = JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${host()}/node:17-alpine`));
+    expect(inspect.Digest).toBe(images.node17.manifest.digest);
+    await skopeo('copy', '--src-tls-verify=false', `docker://${host()}/node:17-alpine`, `dir:${join(e2e.dir, 'short')}`);
+    expect(blobGets().length).toBe(before);
+  });
+
+  it('copies an image with a ~200 MiB layer, verified, fetched from the upstream once', async () => {
+    const { images, upstream } = e2e;
+    const big = image([images.node17.layers[0] as Blob & { diffId: string }, randomLayer(200 * 1024 * 1024)]);
+    await pushImage(upstream.url, 'library/big', 'latest', big);
+    await skopeo('copy', '--src-tls-verify=false', `docker://${host()}/library/big:latest`, `dir:${join(e2e.dir, 'big')}`);
+    const layer = big.layers[1] as Blob;
+    const copied = readFileSync(join(e2e.dir, 'big', layer.digest.slice(7)));
+    expect(copied.length).toBe(layer.size);
+    expect(sha256(copied)).toBe(layer.digest);
+    expect(blobGets().filter((r) => r.path.endsWith(layer.digest))).toHaveLength(1);
+    await skopeo('copy', '--src-tls-verify=false', `docker://${host()}/library/big:latest`, `dir:${join(e2e.dir, 'big2')}`);
+    expect(blobGets().filter((r) => r.path.endsWith(layer.digest))).toHaveLength(1);
   });
 
   it('copies a whole multi-arch index with --all and lists tags', async () => {

@@ -15,6 +15,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
   const { logger } = options;
   return async (c, next) => {
     const started = performance.now();
+    const query = c.req.url.split('?')[1];
     await next();
     const outgoing = c.env?.outgoing;
     const write = (status: number, length: string | number | undefined, complete: boolean) => {
@@ -23,6 +24,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
           reqId: c.get('requestId'),
           method: c.req.method,
           path: c.req.path,
+          ...(query ? { query } : {}),
           status,
           bytes: complete ? (c.req.method === 'HEAD' ? 0 : Number(length ?? 0)) : null,
           ms: Math.round((performance.now() - started) * 10) / 10,

@@ -1,0 +1,50 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, startDaemon, unmountUnder, type Daemon } from './peers.js';
+import { waitFor } from './wait.js';
+
+export interface Containerd {
+  daemon: Daemon;
+  ctr(...args: string[]): Promise<string>;
+  /** `ctr image pull` through the hosts.toml that mirrors docker.io to the mirror. */
+  pull(reference: string, ...flags: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** containerd (CRI off) with state in dir, and a certs.d/docker.io/hosts.toml pointing at the mirror. */
+export async function startContainerd(dir: string, mirrorHost: string): Promise<Containerd> {
+  const root = join(dir, 'containerd');
+  const certs = join(dir, 'certs.d');
+  mkdirSync(join(certs, 'docker.io'), { recursive: true });
+  mkdirSync(root, { recursive: true });
+  const socket = join(root, 'containerd.sock');
+  writeFileSync(
+    join(dir, 'containerd.toml'),
+    [
+      'version = 2',
+      `root = "${join(root, 'root')}"`,
+      `state = "${join(root, 'state')}"`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+      '[grpc]',
+      `  address = "${socket}"`,
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(certs, 'docker.io', 'hosts.toml'),
+    ['server = "https://registry-1.docker.io"', `[host."http://${mirrorHost}"]`, '  capabilities = ["pull", "resolve"]'].join('\n'),
+  );
+  const daemon = startDaemon('containerd', ['--config', join(dir, 'containerd.toml')], join(dir, 'containerd.log'));
+  const ctr = async (...args: string[]) => (await run('ctr', ['-a', socket, ...args], { timeoutMs: 240_000 })).stdout;
+  const stop = async () => {
+    await daemon.stop();
+    unmountUnder(root);
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(async () => (await run('ctr', ['-a', socket, 'version'], { allowFail: true })).status === 0, 30_000, 'containerd to answer');
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\n${daemon.log().slice(-2000)}`);
+  }
+  return { daemon, ctr, pull: (reference, ...flags) => ctr('image', 'pull', '--hosts-dir', certs, ...flags, reference), stop };
+}
