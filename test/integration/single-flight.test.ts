@@ -7,9 +7,9 @@ import { waitFor } from '../support/wait.js';
 const ctx = useHubAndMirror();
 
 describe('one upstream fetch per blob', () => {
-  it('20 concurrent clients on an uncached blob cause one upstream GET, and bytes stream before the upstream finishes', async () => {
+  it('20 concurrent clients on an uncached 50 MiB blob cause one upstream GET, and bytes stream before the upstream finishes', async () => {
     const { hub, mirror } = ctx;
-    const layer = randomLayer(4 * 1024 * 1024);
+    const layer = randomLayer(50 * 1024 * 1024);
     hub.push('library/node', 'latest', image([layer]));
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
