@@ -11,6 +11,7 @@ import { LocalCatalog } from './registry/local-catalog.js';
 import { ProxyBlobs } from './registry/proxy-blobs.js';
 import { ProxyManifests } from './registry/proxy-manifests.js';
 import { ProxyTags } from './registry/proxy-tags.js';
+import { createFreshnessPolicy } from './registry/policy.js';
 import type { Registry } from './registry/types.js';
 import { BlobStore } from './storage/blob-store.js';
 import { FillRegistry } from './storage/fills.js';
@@ -27,12 +28,18 @@ export interface RunningServer {
 const ACCESS_TIME_FLUSH_MS = 10_000;
 
 /** The composition root: opens storage and metadata, builds the services, serves. */
-export async function startServer(config: Readonly<Config>, logger: Logger): Promise<RunningServer> {
+export interface ServerOptions {
+  /** The clock (tests move it to cross TTLs). */
+  now?: () => number;
+}
+
+export async function startServer(config: Readonly<Config>, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
+  const now = options.now ?? Date.now;
   const paths = new StoragePaths(config.dataDir);
   mkdirSync(paths.blobsDir, { recursive: true });
   mkdirSync(paths.tmpDir, { recursive: true });
   const db = openDatabase(paths.database);
-  const metadata = new MetadataStore(db);
+  const metadata = new MetadataStore(db, now);
   const store = new BlobStore(paths, logger);
   await store.removeOrphanTemps();
   const fills = new FillRegistry(paths, logger);
@@ -43,10 +50,13 @@ export async function startServer(config: Readonly<Config>, logger: Logger): Pro
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     headersTimeoutMs: config.upstream.headersTimeoutMs,
     bodyTimeoutMs: config.upstream.bodyTimeoutMs,
+    offline: config.offline,
     logger,
+    now,
   });
+  const policy = createFreshnessPolicy(config.upstream.tagTtlSeconds, config.upstream.tagTtlRules, config.offline);
   const registry: Registry = {
-    manifests: new ProxyManifests({ metadata, upstream, logger, maxManifestBytes: config.limits.maxManifestBytes }),
+    manifests: new ProxyManifests({ metadata, upstream, logger, maxManifestBytes: config.limits.maxManifestBytes, policy, now }),
     blobs: new ProxyBlobs({ metadata, store, fills, upstream, logger }),
     tags: new ProxyTags({ metadata, upstream, logger, maxPage: config.limits.maxPageSize }),
     catalog: new LocalCatalog(metadata, config.limits.maxPageSize),
@@ -65,7 +75,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger): Pro
   flushTimer.unref();
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  logger.info({ listen: `${host}:${bound}`, dataDir: paths.root, upstream: upstream.url.origin }, 'cargohold listening');
+  logger.info({ listen: `${host}:${bound}`, dataDir: paths.root, upstream: upstream.url.origin, offline: config.offline }, 'cargohold listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -15,6 +15,7 @@ Options for serve (each also as an environment variable):
   --upstream URL       the docker.io upstream     CARGOHOLD_UPSTREAM  (default https://registry-1.docker.io)
   --config FILE        YAML config file           CARGOHOLD_CONFIG    (example: config/cargohold.example.yaml)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent   CARGOHOLD_LOG_LEVEL (default info)
+  --offline            never contact the upstream; serve only what is cached   CARGOHOLD_OFFLINE=true
 Upstream credentials (raise Docker Hub's rate limits): CARGOHOLD_UPSTREAM_USERNAME, CARGOHOLD_UPSTREAM_PASSWORD.
 `;
 
@@ -33,6 +34,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
         upstream: { type: 'string' },
         config: { type: 'string' },
         'log-level': { type: 'string' },
+        offline: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -60,6 +62,7 @@ async function serve(values: Record<string, string | boolean | undefined>, env: 
     if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
     if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
     if (values.upstream !== undefined) flags.upstream = { url: values.upstream };
+    if (values.offline === true) flags.offline = true;
     config = loadConfig({ file: values.config as string | undefined, env, flags });
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -17,7 +17,11 @@ export const ENV_KEYS: Record<string, string[]> = {
   CARGOHOLD_UPSTREAM: ['upstream', 'url'],
   CARGOHOLD_UPSTREAM_USERNAME: ['upstream', 'username'],
   CARGOHOLD_UPSTREAM_PASSWORD: ['upstream', 'password'],
+  CARGOHOLD_OFFLINE: ['offline'],
 };
+
+/** Environment values are strings; these keys take booleans. */
+const BOOLEAN_ENV = new Set(['CARGOHOLD_OFFLINE']);
 
 export interface LoadOptions {
   /** The YAML file (--config or CARGOHOLD_CONFIG). */
@@ -69,9 +73,15 @@ function fromEnv(env: NodeJS.ProcessEnv): Plain {
     if (value === undefined || value === '') continue;
     let target = out;
     for (const key of path.slice(0, -1)) target = (target[key] ??= {}) as Plain;
-    target[path.at(-1) as string] = value;
+    target[path.at(-1) as string] = BOOLEAN_ENV.has(name) ? parseBoolean(value) : value;
   }
   return out;
+}
+
+function parseBoolean(value: string): boolean | string {
+  if (/^(true|1|yes|on)$/i.test(value)) return true;
+  if (/^(false|0|no|off)$/i.test(value)) return false;
+  return value; // left as a string: validation names the key
 }
 
 function deepMerge(base: Plain, over: Plain): Plain {

@@ -15,6 +15,34 @@ const httpUrl = z
   .string()
   .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
 
+/** A tag TTL rule: a glob (`*-alpine`, `latest`) or a regular expression on the tag; first match wins. */
+const tagTtlRule = z
+  .object({
+    match: z.string().min(1).optional(),
+    regex: z
+      .string()
+      .min(1)
+      .refine((v) => {
+        try {
+          new RegExp(v);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be a valid regular expression')
+      .optional(),
+    ttlSeconds: z.number().int().nonnegative(),
+  })
+  .strict()
+  .refine((r) => (r.match === undefined) !== (r.regex === undefined), 'give either match (a glob) or regex');
+
+/** Tags that look like full versions (17.4.0-alpine3.15, v1.2.3) rarely move; `latest` often does. */
+export const DEFAULT_TAG_TTL_RULES = [
+  { match: 'latest', ttlSeconds: 60 },
+  { regex: '^v?\\d+\\.\\d+\\.\\d+([-+._][0-9A-Za-z.]+)*$', ttlSeconds: 86400 },
+  { match: '*-alpine', ttlSeconds: 3600 },
+];
+
 /**
  * Every setting with its default in one place; units in the key names.
  * Zod is used rather than hand-written checks: one declaration gives the types, the
@@ -35,6 +63,9 @@ export const configSchema = z
         connectTimeoutMs: z.number().int().positive().default(3000),
         headersTimeoutMs: z.number().int().positive().default(8000),
         bodyTimeoutMs: z.number().int().positive().default(30000),
+        /** How long a tag is served from the cache with no upstream request; after it, one HEAD revalidates. */
+        tagTtlSeconds: z.number().int().nonnegative().default(300),
+        tagTtlRules: z.array(tagTtlRule).default(DEFAULT_TAG_TTL_RULES),
       })
       .strict()
       .refine((u) => (u.username === undefined) === (u.password === undefined), 'username and password go together')
@@ -47,6 +78,8 @@ export const configSchema = z
       .strict()
       .prefault({}),
     shutdownTimeoutMs: z.number().int().nonnegative().default(10000),
+    /** Never contact the upstream: serve what is cached, answer 503 for the rest. */
+    offline: z.boolean().default(false),
   })
   .strict();
 

@@ -2,9 +2,44 @@ import { isUpstreamError } from '../upstream/errors.js';
 
 /**
  * Freshness rules as pure functions. Digests are immutable: served from disk forever.
- * Tags are revalidated with a HEAD; when that fails for any reason but an honest
- * "not found", the cached tag is served stale.
+ * A tag is served from the cache for its TTL with no upstream request; after it, one
+ * HEAD revalidates. When the upstream fails for any reason but an honest "not found",
+ * the cached tag is served stale.
  */
+export interface TagTtlRule {
+  match?: string | undefined;
+  regex?: string | undefined;
+  ttlSeconds: number;
+}
+
+export interface FreshnessPolicy {
+  /** TTL in seconds for a tag: the first matching rule's, else the default. */
+  ttlFor(tag: string): number;
+  /** Never contact the upstream. */
+  offline: boolean;
+}
+
+export function createFreshnessPolicy(defaultTtlSeconds: number, rules: readonly TagTtlRule[], offline = false): FreshnessPolicy {
+  const compiled = rules.map((rule) => ({ test: compileRule(rule), ttl: rule.ttlSeconds }));
+  return {
+    offline,
+    ttlFor(tag) {
+      return compiled.find((r) => r.test.test(tag))?.ttl ?? defaultTtlSeconds;
+    },
+  };
+}
+
+function compileRule(rule: TagTtlRule): RegExp {
+  if (rule.regex !== undefined) return new RegExp(rule.regex);
+  const glob = (rule.match ?? '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${glob}$`);
+}
+
+/** Was the tag confirmed upstream recently enough to serve it without asking? */
+export function isTagFresh(checkedAtMs: number, nowMs: number, ttlSeconds: number): boolean {
+  return nowMs - checkedAtMs < ttlSeconds * 1000;
+}
+
 export function canServeStale(err: unknown): boolean {
   return isUpstreamError(err) && !err.isNotFound;
 }

@@ -5,7 +5,8 @@ import { parseManifest } from '../oci/manifest.js';
 import type { Reference } from '../oci/reference.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { UpstreamError } from '../upstream/errors.js';
-import { canServeStale, upstreamSaysGone } from './policy.js';
+import type { ManifestHead } from '../upstream/client.js';
+import { canServeStale, isTagFresh, upstreamSaysGone, type FreshnessPolicy } from './policy.js';
 import { SingleFlight } from './single-flight.js';
 import type { ManifestResult, ManifestService } from './types.js';
 
@@ -14,6 +15,13 @@ export interface ProxyManifestsOptions {
   upstream: UpstreamClient;
   logger: Logger;
   maxManifestBytes: number;
+  policy: FreshnessPolicy;
+  now?: () => number;
+}
+
+interface CachedTag {
+  result: ManifestResult;
+  checkedAt: number;
 }
 
 /** Manifests: by digest from the store forever; by tag revalidated with a HEAD, stale if the upstream fails. */
@@ -22,13 +30,19 @@ export class ProxyManifests implements ManifestService {
   readonly #upstream: UpstreamClient;
   readonly #logger: Logger;
   readonly #maxBytes: number;
+  readonly #policy: FreshnessPolicy;
+  readonly #now: () => number;
   readonly #flights = new SingleFlight<ManifestResult>();
+  /** One shared revalidation HEAD when many clients ask for the same stale tag at once. */
+  readonly #heads = new SingleFlight<ManifestHead>();
 
   constructor(opts: ProxyManifestsOptions) {
     this.#md = opts.metadata;
     this.#upstream = opts.upstream;
     this.#logger = opts.logger;
     this.#maxBytes = opts.maxManifestBytes;
+    this.#policy = opts.policy;
+    this.#now = opts.now ?? Date.now;
   }
 
   async get(repository: string, reference: Reference): Promise<ManifestResult> {
@@ -52,29 +66,35 @@ export class ProxyManifests implements ManifestService {
   async #byTag(repository: string, tag: string): Promise<ManifestResult> {
     const cached = this.#cachedTag(repository, tag);
     if (cached) {
+      const fresh = isTagFresh(cached.checkedAt, this.#now(), this.#policy.ttlFor(tag));
+      if (fresh || this.#policy.offline) {
+        this.#md.touchManifest(cached.result.digest);
+        return cached.result;
+      }
       try {
-        const head = await this.#upstream.headManifest(repository, tag);
-        if (head.digest === cached.digest) {
+        const head = await this.#heads.run(`${repository}:${tag}`, () => this.#upstream.headManifest(repository, tag));
+        if (head.digest === cached.result.digest) {
           this.#md.markTagChecked(repository, tag);
-          this.#md.touchManifest(cached.digest);
-          return cached;
+          this.#md.touchManifest(cached.result.digest);
+          return cached.result;
         }
       } catch (err) {
-        return this.#staleOrThrow(repository, tag, cached, err);
+        return this.#staleOrThrow(repository, tag, cached.result, err);
       }
     }
     try {
       return await this.#flights.run(`${repository}:${tag}`, () => this.#fetch(repository, tag, undefined, tag));
     } catch (err) {
-      if (cached) return this.#staleOrThrow(repository, tag, cached, err);
+      if (cached) return this.#staleOrThrow(repository, tag, cached.result, err);
       throw err;
     }
   }
 
-  #cachedTag(repository: string, tag: string): ManifestResult | undefined {
+  #cachedTag(repository: string, tag: string): CachedTag | undefined {
     const tagRow = this.#md.getTag(repository, tag);
     const row = tagRow && this.#md.getManifest(tagRow.digest);
-    return row ? { digest: row.digest, mediaType: row.mediaType, content: row.content, cache: 'hit' } : undefined;
+    if (!tagRow || !row) return undefined;
+    return { result: { digest: row.digest, mediaType: row.mediaType, content: row.content, cache: 'hit' }, checkedAt: tagRow.checkedAt };
   }
 
   #staleOrThrow(repository: string, tag: string, cached: ManifestResult, err: unknown): ManifestResult {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { TokenAuth, type Credentials } from './token-auth.js';
 import { errorForNetworkFailure, errorForUpstreamStatus, headerValue, UpstreamError, type ResourceKind } from './errors.js';
 import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.js';
+import { RateLimitTracker } from './rate-limit.js';
 
 export interface UpstreamOptions {
   url: string;
@@ -13,7 +14,10 @@ export interface UpstreamOptions {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** Never contact the upstream (offline mode): every request fails at once. */
+  offline?: boolean;
   logger: Logger;
+  now?: () => number;
 }
 
 export interface UpstreamReply {
@@ -55,10 +59,14 @@ export class UpstreamClient {
   readonly #agent: Agent;
   readonly #auth: TokenAuth;
   readonly #logger: Logger;
+  readonly #offline: boolean;
+  readonly rateLimit: RateLimitTracker;
 
   constructor(opts: UpstreamOptions) {
     this.url = new URL(opts.url);
     this.#logger = opts.logger;
+    this.#offline = opts.offline ?? false;
+    this.rateLimit = new RateLimitTracker(opts.logger, opts.now);
     this.#agent = new Agent({
       connect: { timeout: opts.connectTimeoutMs },
       headersTimeout: opts.headersTimeoutMs,
@@ -81,6 +89,7 @@ export class UpstreamClient {
 
   /** A request under /v2/<repository>/..., authenticated for pulling that repository. */
   async request(method: 'GET' | 'HEAD', repository: string, subpath: string, headers: Record<string, string> = {}, what = subpath): Promise<UpstreamReply> {
+    if (this.#offline) throw new UpstreamError('UNAVAILABLE', 'the mirror is offline and this content is not cached', 'offline');
     const scope = `repository:${repository}:pull`;
     const target = new URL(`${this.url.pathname.replace(/\/$/, '')}/v2/${repository}/${subpath}`, this.url);
     let authorization = await this.#auth.authorizationFor(scope);
@@ -126,6 +135,7 @@ export class UpstreamClient {
   async headManifest(repository: string, reference: string): Promise<ManifestHead> {
     const reply = await this.request('HEAD', repository, `manifests/${reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT }, 'manifest');
     await reply.body.dump();
+    this.rateLimit.observe(reply.status, reply.headers);
     if (reply.status !== 200) throw errorForUpstreamStatus(reply.status, 'manifest', reply.headers);
     const length = Number(headerValue(reply.headers['content-length']));
     return {
@@ -137,7 +147,14 @@ export class UpstreamClient {
 
   /** GETs a manifest, refusing bodies over maxBytes before buffering them. */
   async getManifest(repository: string, reference: string, maxBytes: number): Promise<ManifestBody> {
+    const wait = this.rateLimit.blockedForSeconds();
+    if (wait > 0) {
+      throw new UpstreamError('TOOMANYREQUESTS', `upstream pull quota exhausted: no manifest GETs for ${wait} s`, 'rate-limited', {
+        headers: { 'Retry-After': String(wait) },
+      });
+    }
     const reply = await this.request('GET', repository, `manifests/${reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT }, 'manifest');
+    this.rateLimit.observe(reply.status, reply.headers);
     if (reply.status !== 200) throw await this.#statusError(reply, 'manifest');
     const declared = Number(headerValue(reply.headers['content-length']));
     const tooLarge = () => new UpstreamError('MANIFEST_INVALID', `upstream manifest exceeds ${maxBytes} bytes`, 'invalid', { status: 502 });

@@ -2,7 +2,7 @@ import { RegistryError } from '../errors/registry-error.js';
 import type { ErrorCode } from '../errors/codes.js';
 
 /** Why an upstream call failed; the registry layer serves stale content on any of these. */
-export type UpstreamFailureReason = 'unreachable' | 'timeout' | 'status' | 'auth' | 'invalid';
+export type UpstreamFailureReason = 'unreachable' | 'timeout' | 'status' | 'auth' | 'invalid' | 'offline' | 'rate-limited';
 
 /** An upstream failure, already mapped onto the OCI error the client should see. */
 export class UpstreamError extends RegistryError {

@@ -50,6 +50,8 @@ export class FakeHub {
   fault: ((req: HubRequest) => FaultReply | 'hang' | undefined) | undefined;
   credentials: { username: string; password: string } | undefined;
   tokenLifetimeSeconds = 300;
+  /** Docker Hub's pull quota: manifest GETs spend it (HEADs do not); at 0, GETs get 429. */
+  pullQuota: { limit: number; remaining: number } | undefined;
   /** Where the challenge's realm points (defaults to our realm server). */
   realmOverride: string | undefined;
 
@@ -211,8 +213,19 @@ export class FakeHub {
   #manifest(req: IncomingMessage, res: ServerResponse, repo: Repo | undefined, ref: string): void {
     const digest = ref.includes(':') ? ref : repo?.tags.get(ref);
     const manifest = digest && repo?.manifests.has(digest) ? this.manifests.get(digest) : undefined;
-    if (!manifest) return json(res, 404, { errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] });
+    const quota = this.pullQuota;
+    const quotaHeaders: Record<string, string> = {};
+    if (quota) {
+      if (req.method === 'GET') {
+        if (quota.remaining <= 0) return json(res, 429, { errors: [{ code: 'TOOMANYREQUESTS', message: 'pull rate limit' }] }, { 'retry-after': '3600' });
+        quota.remaining--;
+      }
+      quotaHeaders['ratelimit-limit'] = `${quota.limit};w=21600`;
+      quotaHeaders['ratelimit-remaining'] = `${quota.remaining};w=21600`;
+    }
+    if (!manifest) return json(res, 404, { errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }, quotaHeaders);
     res.writeHead(200, {
+      ...quotaHeaders,
       'content-type': manifest.mediaType,
       'content-length': String(manifest.bytes.length),
       'docker-content-digest': manifest.digest,

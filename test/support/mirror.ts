@@ -28,7 +28,7 @@ export interface Mirror extends RunningServer {
 }
 
 /** Starts cargohold in this process on an ephemeral loopback port with its own temp data dir. */
-export async function startMirror(upstreamUrl: string, overrides: ConfigInput = {}, dataDir?: string): Promise<Mirror> {
+export async function startMirror(upstreamUrl: string, overrides: ConfigInput = {}, dataDir?: string, now?: () => number): Promise<Mirror> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'cargohold-test-'));
   const config = loadConfig({
     flags: {
@@ -36,11 +36,12 @@ export async function startMirror(upstreamUrl: string, overrides: ConfigInput = 
       listen: '127.0.0.1:0',
       dataDir: dir,
       logLevel: 'debug',
-      upstream: { connectTimeoutMs: 1000, headersTimeoutMs: 2000, bodyTimeoutMs: 5000, ...overrides.upstream, url: upstreamUrl },
+      // Tag TTL 0 unless a test sets one: every tag request revalidates, so tests see the upstream's answer.
+      upstream: { connectTimeoutMs: 1000, headersTimeoutMs: 2000, bodyTimeoutMs: 5000, tagTtlSeconds: 0, tagTtlRules: [], ...overrides.upstream, url: upstreamUrl },
     },
   });
   const logs = new LogCapture();
-  const server = await startServer(config, createLogger(config.logLevel, logs));
+  const server = await startServer(config, createLogger(config.logLevel, logs), now ? { now } : {});
   let closed = false;
   const close = async () => {
     if (closed) return;

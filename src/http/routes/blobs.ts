@@ -18,6 +18,7 @@ export function blobsHandler(blobs: BlobService) {
       'Docker-Content-Digest': result.digest,
       'Accept-Ranges': 'bytes',
       ETag: `"${result.digest}"`,
+      'X-Cargohold-Cache': result.cache,
     };
     const { range, size } = result;
     if (range) {

@@ -16,6 +16,7 @@ export function manifestsHandler(manifests: ManifestService) {
       'Content-Length': String(result.content.length),
       'Docker-Content-Digest': result.digest,
       ETag: `"${result.digest}"`,
+      'X-Cargohold-Cache': result.cache,
     };
     const body = c.req.method === 'HEAD' ? null : (new Uint8Array(result.content.buffer, result.content.byteOffset, result.content.length) as Uint8Array<ArrayBuffer>);
     return new Response(body, { status: 200, headers });
