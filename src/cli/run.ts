@@ -1,92 +1,58 @@
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/load.js';
-import { startServer } from '../main.js';
-import { createLogger } from '../util/logger.js';
+import { guard, UsageError } from './common.js';
+import { pinsCommand, unpinCommand } from './pins.js';
+import { serveCommand } from './serve.js';
+import { pinCommand, warmCommand } from './warm.js';
 
-export const USAGE = `cargohold: an OCI registry pull-through mirror and cache
+export const USAGE = `cargohold: an OCI registry pull-through mirror and cache for Docker Hub
 
 Usage:
-  cargohold serve [options]    run the mirror
-  cargohold --help             show this help
+  cargohold serve [options]              run the mirror
+  cargohold warm [options] <image>...    fetch whole images into the cache ahead of time
+  cargohold pin [options] <image>...     warm images and keep them forever
+  cargohold unpin [options] <image>...   stop keeping them
+  cargohold pins [options]               list pinned images
+  cargohold --help                       show this help
 
-Options for serve (each also as an environment variable):
-  --listen HOST:PORT   address to listen on       CARGOHOLD_LISTEN    (default 0.0.0.0:5000)
-  --data-dir DIR       blobs and metadata         CARGOHOLD_DATA_DIR  (default ./data)
-  --upstream URL       the docker.io upstream     CARGOHOLD_UPSTREAM  (default https://registry-1.docker.io)
-  --config FILE        YAML config file           CARGOHOLD_CONFIG    (example: config/cargohold.example.yaml)
+Options (each also as an environment variable or config key):
+  --listen HOST:PORT   serve: address to listen on   CARGOHOLD_LISTEN    (default 0.0.0.0:5000)
+  --data-dir DIR       blobs and metadata            CARGOHOLD_DATA_DIR  (default ./data)
+  --upstream URL       the docker.io upstream        CARGOHOLD_UPSTREAM  (default https://registry-1.docker.io)
+  --config FILE        YAML config file              CARGOHOLD_CONFIG    (example: config/cargohold.example.yaml)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent   CARGOHOLD_LOG_LEVEL (default info)
-  --offline            never contact the upstream; serve only what is cached   CARGOHOLD_OFFLINE=true
+  --offline            serve: never contact the upstream; serve only what is cached   CARGOHOLD_OFFLINE=true
 Upstream credentials (raise Docker Hub's rate limits): CARGOHOLD_UPSTREAM_USERNAME, CARGOHOLD_UPSTREAM_PASSWORD.
+
+Options for warm and pin:
+  --platform OS/ARCH[/VARIANT]   platform to fetch from a multi-arch image (repeatable; default: this host's)
+  --all-platforms                every platform
+  --dockerfile FILE              warm every parent image the Dockerfile's FROM lines name
+  --from-file FILE               warm one image reference per line
+  --concurrency N                blobs fetched at once (default 4)
+warm and pin work on the data directory directly and safely while a server uses it.
 `;
+
+const COMMANDS: Record<string, (args: string[], env: NodeJS.ProcessEnv) => Promise<number>> = {
+  serve: serveCommand,
+  warm: warmCommand,
+  pin: pinCommand,
+  unpin: unpinCommand,
+  pins: pinsCommand,
+};
 
 /** Runs the CLI; returns the exit code (serve resolves only after a graceful shutdown). */
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        listen: { type: 'string' },
-        'data-dir': { type: 'string' },
-        upstream: { type: 'string' },
-        config: { type: 'string' },
-        'log-level': { type: 'string' },
-        offline: { type: 'boolean' },
-      },
-    });
-  } catch (err) {
-    process.stderr.write(`cargohold: ${(err as Error).message.split('. To specify')[0]}\nRun 'cargohold --help' for usage.\n`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  const command = positionals[0];
-  if (values.help || command === 'help' || command === undefined) {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
+    return command === undefined ? 2 : 0;
   }
-  if (command !== 'serve' || positionals.length > 1) {
-    process.stderr.write(`cargohold: unknown command '${positionals.join(' ')}'\nRun 'cargohold --help' for usage.\n`);
-    return 2;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
   }
-  return serve(values, env);
-}
-
-async function serve(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<number> {
-  let config;
-  try {
-    const flags: Record<string, unknown> = {};
-    if (values.listen !== undefined) flags.listen = values.listen;
-    if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
-    if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
-    if (values.upstream !== undefined) flags.upstream = { url: values.upstream };
-    if (values.offline === true) flags.offline = true;
-    config = loadConfig({ file: values.config as string | undefined, env, flags });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`cargohold: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  const logger = createLogger(config.logLevel);
-  let server;
-  try {
-    server = await startServer(config, logger);
-  } catch (err) {
-    process.stderr.write(`cargohold: cannot start: ${(err as Error).message}\n`);
-    return 1;
-  }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'signal received');
-      process.once(signal as NodeJS.Signals, () => process.exit(130)); // a second signal stops at once
-      void server.close().then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+  const run = COMMANDS[command];
+  return guard(async () => {
+    if (!run) throw new UsageError(command.startsWith('-') ? `Unknown option '${command}'` : `unknown command '${command}'`);
+    return run(rest, env);
   });
-  return 0;
 }

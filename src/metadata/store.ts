@@ -65,6 +65,9 @@ export class MetadataStore {
       blobTouch: p('UPDATE blobs SET last_access_at = max(last_access_at, ?) WHERE digest = ?'),
       blobLinked: p('SELECT 1 FROM repository_blobs WHERE repository_id = ? AND blob_digest = ?'),
       blobLink: p('INSERT OR IGNORE INTO repository_blobs (repository_id, blob_digest, linked_at) VALUES (?, ?, ?)'),
+      pinPut: p('INSERT INTO pins (repository, reference, pinned_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      pinDelete: p('DELETE FROM pins WHERE repository = ? AND reference = ?'),
+      pinList: p('SELECT repository, reference, pinned_at AS pinnedAt FROM pins ORDER BY repository, reference'),
     };
   }
 
@@ -166,6 +169,19 @@ export class MetadataStore {
 
   linkBlob(repository: string, digest: string): void {
     this.#s.blobLink!.run(this.repositoryId(repository), digest, this.#now());
+  }
+
+  pin(repository: string, reference: string): void {
+    this.#s.pinPut!.run(repository, reference, this.#now());
+  }
+
+  /** True when a pin was removed. */
+  unpin(repository: string, reference: string): boolean {
+    return this.#s.pinDelete!.run(repository, reference).changes > 0;
+  }
+
+  listPins(): Array<{ repository: string; reference: string; pinnedAt: number }> {
+    return this.#s.pinList!.all() as Array<{ repository: string; reference: string; pinnedAt: number }>;
   }
 
   touchBlob(digest: string): void {

@@ -2,7 +2,7 @@ import { RegistryError } from '../errors/registry-error.js';
 import { normalizeDockerHubName, validateName } from '../oci/reference.js';
 
 /** Registries whose names this mirror serves (containerd sends them as `?ns=`). */
-const DOCKER_HUB_NAMESPACES = new Set(['docker.io', 'registry-1.docker.io', 'index.docker.io']);
+export const DOCKER_HUB_NAMESPACES: ReadonlySet<string> = new Set(['docker.io', 'registry-1.docker.io', 'index.docker.io']);
 
 /**
  * Resolves the repository a request addresses: validates the name, refuses a

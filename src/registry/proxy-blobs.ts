@@ -5,9 +5,10 @@ import type { Digest } from '../oci/digest.js';
 import { parseRange, type ByteRange } from '../oci/range.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Fill } from '../storage/fill.js';
+import { FilledElsewhere } from '../storage/fill-lock.js';
 import type { FillRegistry } from '../storage/fills.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import type { BlobResult, BlobService } from './types.js';
+import type { BlobResult, BlobService, CacheStatus } from './types.js';
 
 export interface ProxyBlobsOptions {
   metadata: MetadataStore;
@@ -51,10 +52,46 @@ export class ProxyBlobs implements BlobService {
     for (let round = 0; round < 2; round++) {
       const local = await this.#fromDisk(request);
       if (local) return local;
-      const fill = await this.#fill(request);
+      let fill: Fill | undefined;
+      try {
+        fill = await this.#fill(request);
+      } catch (err) {
+        if (err instanceof FilledElsewhere) continue; // another process stored it meanwhile
+        throw err;
+      }
       if (!fill) return this.#headUpstream(request);
       const result = await this.#fromFill(request, fill);
       if (result) return result;
+    }
+    throw new Error(`blob ${digest.value} vanished between fill and disk`);
+  }
+
+  /**
+   * Makes sure a blob is stored here without reading it back (for `warm`):
+   * its size, and whether it was already cached.
+   */
+  async ensure(repository: string, digest: Digest): Promise<{ size: number; cache: CacheStatus }> {
+    const request: Request = { repository, digest, head: false, range: undefined };
+    for (let round = 0; round < 2; round++) {
+      const row = this.#md.getBlob(digest.value);
+      if (row && (await this.#store.exists(digest))) {
+        if (!this.#md.isBlobLinked(repository, digest.value)) {
+          await this.#upstream.headBlob(repository, digest.value);
+          this.#md.linkBlob(repository, digest.value);
+        }
+        return { size: row.size, cache: 'hit' };
+      }
+      if (row) this.#md.deleteBlob(digest.value);
+      let fill: Fill;
+      try {
+        fill = (await this.#fill(request)) as Fill;
+      } catch (err) {
+        if (err instanceof FilledElsewhere) continue;
+        throw err;
+      }
+      await fill.settled;
+      if (fill.state === 'failed') throw fill.error;
+      return { size: fill.written, cache: 'miss' };
     }
     throw new Error(`blob ${digest.value} vanished between fill and disk`);
   }

@@ -1,8 +1,9 @@
-import { open, readdir, unlink } from 'node:fs/promises';
+import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/digest.js';
+import { isAlive, removeStaleLocks } from './fill-lock.js';
 import { StoragePaths } from './paths.js';
 
 /** Read-stream buffer for warm blobs: big reads, few syscalls. */
@@ -42,12 +43,20 @@ export class BlobStore {
     };
   }
 
+  async exists(digest: Digest): Promise<boolean> {
+    return stat(this.paths.blob(digest)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  }
+
   async remove(digest: Digest): Promise<void> {
     await unlink(this.paths.blob(digest)).catch(() => undefined);
   }
 
-  /** Removes temp files left by processes that are no longer alive (a kill -9 mid-fill). */
+  /** Removes temp files and fill locks left by processes that are no longer alive (a kill -9 mid-fill). */
   async removeOrphanTemps(): Promise<number> {
+    await removeStaleLocks(this.paths);
     let names: string[];
     try {
       names = await readdir(this.paths.tmpDir);
@@ -57,6 +66,7 @@ export class BlobStore {
     let removed = 0;
     for (const name of names) {
       const owner = StoragePaths.tempOwner(name);
+      // Another live process (a `warm` beside `serve`) owns it: leave it.
       if (owner !== undefined && owner !== process.pid && isAlive(owner)) continue;
       await unlink(join(this.paths.tmpDir, name)).catch(() => undefined);
       removed++;
@@ -66,11 +76,3 @@ export class BlobStore {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

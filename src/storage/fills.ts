@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/digest.js';
+import { acquireFillLock } from './fill-lock.js';
 import { Fill, type FillSource } from './fill.js';
 import type { StoragePaths } from './paths.js';
 
@@ -13,16 +14,20 @@ export interface StartFill {
  * Single flight per digest: the first miss starts a Fill, every later request for the
  * same digest joins it (while connecting, or while bytes flow) until it settles and is
  * removed. Unlike distribution's in-flight map, a joiner never starts a second download.
+ * Across processes on one data dir, a lock file does the same (see fill-lock.ts).
  */
 export class FillRegistry {
   readonly #fills = new Map<string, Promise<Fill>>();
   readonly #paths: StoragePaths;
   readonly #logger: Logger;
+  readonly #lockWaitMs: number;
   #sequence = 0;
 
-  constructor(paths: StoragePaths, logger: Logger) {
+  /** lockWaitMs: how long to wait for another process filling the same digest before taking over. */
+  constructor(paths: StoragePaths, logger: Logger, lockWaitMs = 10 * 60_000) {
     this.#paths = paths;
     this.#logger = logger;
+    this.#lockWaitMs = lockWaitMs;
   }
 
   /** The fill in progress for this digest, if any (it may still be connecting). */
@@ -35,11 +40,19 @@ export class FillRegistry {
     const existing = this.#fills.get(digest.value);
     if (existing) return existing;
     const pending = (async () => {
-      const source = await start.connect();
-      return Fill.start(
-        { digest, paths: this.#paths, tempSequence: ++this.#sequence, logger: this.#logger, onCommit: start.onCommit },
-        source,
-      );
+      const release = await acquireFillLock(this.#paths, digest, this.#lockWaitMs);
+      try {
+        const source = await start.connect();
+        const fill = await Fill.start(
+          { digest, paths: this.#paths, tempSequence: ++this.#sequence, logger: this.#logger, onCommit: start.onCommit },
+          source,
+        );
+        void fill.settled.then(release);
+        return fill;
+      } catch (err) {
+        await release();
+        throw err;
+      }
     })();
     this.#fills.set(digest.value, pending);
     const forget = () => {

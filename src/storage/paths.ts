@@ -8,6 +8,7 @@ import type { Digest } from '../oci/digest.js';
  *     cargohold.db            SQLite metadata (plus -wal, -shm)
  *     blobs/<alg>/<ab>/<hex>  verified blobs, one file per digest
  *     tmp/<hex>.<pid>.<n>     fills in progress; a dead pid's files are removed at start
+ *     locks/<alg>-<hex>.lock  which process fills a digest (several processes may share a data dir)
  *
  * Every path is built here from a parsed Digest (validated hex), so no client input
  * can name a path outside the data directory.
@@ -29,6 +30,15 @@ export class StoragePaths {
 
   get tmpDir(): string {
     return join(this.root, 'tmp');
+  }
+
+  get locksDir(): string {
+    return join(this.root, 'locks');
+  }
+
+  /** Held (O_EXCL, holding the owner's pid) by the one process filling this digest. */
+  fillLock(digest: Digest): string {
+    return join(this.locksDir, `${digest.algorithm}-${digest.hex}.lock`);
   }
 
   blob(digest: Digest): string {

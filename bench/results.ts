@@ -1,0 +1,71 @@
+/** What the scenarios measure; every array holds one sample per run. */
+export interface Meta {
+  date: string;
+  nproc: number;
+  node: string;
+  memoryGiB: number;
+  cpu: string;
+  kernel: string;
+  tools: string[];
+  runs: number;
+  seconds: number;
+  totalSeconds?: number;
+}
+
+export type ManifestCase = 'headTag' | 'getTag' | 'getDigest';
+export type ManifestServer = 'cargohold' | 'cargohold-ttl0' | 'cargohold-info' | 'proxy';
+
+export interface ColdClients {
+  /** Wall time (ms) of 1 client and of 20 clients, each on a cold server. */
+  t1: number[];
+  t20: number[];
+  /** Bytes the upstream sent for blob GETs during the 1- and 20-client runs. */
+  bytes1: number[];
+  bytes20: number[];
+  gets20: number[];
+  /** Peak RSS (MB) of the server during each 20-client run. */
+  rss20: number[];
+}
+
+export interface MemoryScenario {
+  size: number;
+  clients: number;
+  cachedWallMs: number;
+  cachedRss: number;
+  coldWallMs: number;
+  coldRss: number;
+  coldUpstreamBytes: number;
+}
+
+export interface Results {
+  meta: Meta;
+  blobSize: number;
+  /** GB/s (10^9 bytes/s) with 1 and with 32 connections. */
+  throughput: Record<'cargohold' | 'nginx' | 'proxy', { c1: number[]; c32: number[] }>;
+  warmRss: { cargohold: number; proxy: number; nginx: number };
+  /** Seconds of `skopeo copy`. */
+  coldPull: { cargohold: number[]; direct: number[] };
+  cold: Record<'cargohold' | 'proxy', ColdClients>;
+  /** req/s. */
+  manifests: Record<ManifestServer, Partial<Record<ManifestCase, number[]>>>;
+  memory: MemoryScenario | undefined;
+  notes: string[];
+}
+
+export function emptyCold(): ColdClients {
+  return { t1: [], t20: [], bytes1: [], bytes20: [], gets20: [], rss20: [] };
+}
+
+export function emptyResults(meta: Meta): Results {
+  return {
+    meta,
+    blobSize: 0,
+    throughput: { cargohold: { c1: [], c32: [] }, nginx: { c1: [], c32: [] }, proxy: { c1: [], c32: [] } },
+    warmRss: { cargohold: Number.NaN, proxy: Number.NaN, nginx: Number.NaN },
+    coldPull: { cargohold: [], direct: [] },
+    cold: { cargohold: emptyCold(), proxy: emptyCold() },
+    manifests: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },
+    memory: undefined,
+    notes: [],
+  };
+}

@@ -1,0 +1,98 @@
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../test/support/peers.js';
+import { coldConcurrent, coldPull, memoryScenario } from './cold.js';
+import { emptyResults, type Meta, type Results } from './results.js';
+import { Workspace } from './setup.js';
+import { renderMarkdown } from './table.js';
+import { warmManifests, warmThroughput, type WarmServers } from './warm.js';
+import { createWorld } from './world.js';
+
+/**
+ * `npm run bench`: cargohold side by side with nginx and the distribution proxy, all
+ * on loopback. Prints the markdown tables and writes them to bench/RESULTS.md.
+ * Knobs (for quick trials): BENCH_RUNS (3), BENCH_SECONDS (5), BENCH_BIG_MIB (200),
+ * BENCH_HUGE_MIB (1024; 0 skips the memory scenario), BENCH_OUT (bench/RESULTS.md),
+ * BENCH_CPU_PROF=DIR (V8 CPU profiles of every cargohold process).
+ */
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const RUNS = env('BENCH_RUNS', 3);
+const SECONDS = env('BENCH_SECONDS', 5);
+const BIG_BYTES = env('BENCH_BIG_MIB', 200) * 1024 * 1024;
+const HUGE_BYTES = env('BENCH_HUGE_MIB', 1024) * 1024 * 1024;
+const OUT = process.env.BENCH_OUT ?? join(import.meta.dirname, 'RESULTS.md');
+
+async function firstLine(command: string, args: string[]): Promise<string> {
+  const { stdout, stderr } = await run(command, args, { allowFail: true }).catch(() => ({ stdout: '', stderr: 'not found' }));
+  return (stdout.trim() || stderr.trim()).split('\n')[0] ?? '';
+}
+
+async function machine(): Promise<Meta> {
+  return {
+    date: await firstLine('date', ['-u']),
+    nproc: availableParallelism(),
+    node: process.version,
+    memoryGiB: totalmem() / 1024 ** 3,
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    kernel: release(),
+    tools: [
+      await firstLine('docker-registry', ['--version']),
+      await firstLine('nginx', ['-v']),
+      await firstLine('wrk', ['-v']),
+      await firstLine('skopeo', ['--version']),
+      await firstLine('curl', ['--version']),
+    ].map((s) => s.replace(/\s+/g, ' ')),
+    runs: RUNS,
+    seconds: SECONDS,
+  };
+}
+
+async function step<T>(results: Results, name: string, fn: () => Promise<T>): Promise<T | undefined> {
+  const started = performance.now();
+  process.stderr.write(`bench: ${name}...\n`);
+  try {
+    return await fn();
+  } catch (err) {
+    results.notes.push(`${name} failed: ${(err as Error).message.split('\n')[0]}`);
+    process.stderr.write(`bench: ${name} failed: ${(err as Error).stack}\n`);
+    return undefined;
+  } finally {
+    process.stderr.write(`bench: ${name} took ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  }
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const ws = new Workspace();
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write(`bench: ${signal}: stopping everything\n`);
+    void ws.close().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const results = emptyResults(await machine());
+  try {
+    const world = await step(results, 'setup (upstream, images)', () => createWorld(ws, { runs: RUNS, seconds: SECONDS, bigBytes: BIG_BYTES }));
+    if (!world) throw new Error(results.notes.join('; '));
+    results.blobSize = world.big.size;
+    const warm: WarmServers | undefined = await step(results, 'scenario 1: warm blob throughput', () => warmThroughput(world, results));
+    if (warm) await step(results, 'scenario 4: warm manifests', () => warmManifests(world, warm, results));
+    await step(results, 'scenario 2: cold pull', () => coldPull(world, results));
+    await step(results, 'scenario 3: 20 cold clients', () => coldConcurrent(world, results));
+    if (HUGE_BYTES > 0) results.memory = await step(results, 'memory: 20 clients on a large blob', () => memoryScenario(world, HUGE_BYTES));
+  } finally {
+    await ws.close();
+  }
+  results.meta.totalSeconds = (performance.now() - started) / 1000;
+  const markdown = renderMarkdown(results);
+  process.stdout.write(`${markdown}\n`);
+  writeFileSync(OUT, `${markdown}\n`);
+  process.stderr.write(`bench: wrote ${OUT}\n`);
+  return results.notes.some((n) => n.includes('failed:')) ? 1 : 0;
+}
+
+process.exitCode = await main();

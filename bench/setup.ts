@@ -1,0 +1,191 @@
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCli } from '../test/support/cli-process.js';
+import { freePort, startDaemon, startDistribution, type Distribution } from '../test/support/peers.js';
+import { waitFor } from '../test/support/wait.js';
+
+/**
+ * The peers of the benchmark, all on loopback with their state in one temp dir:
+ * cargohold (a child process), distribution (upstream and proxy) and nginx. Every
+ * process started is stopped by PID when the workspace closes, even after a failure.
+ */
+export interface Server {
+  name: string;
+  url: string;
+  /** host:port, as skopeo wants it. */
+  host: string;
+  /** The process whose VmHWM is the server's peak RSS. */
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export class Workspace {
+  readonly root: string;
+  readonly #cleanups: Array<() => Promise<void> | void> = [];
+  #sequence = 0;
+
+  constructor() {
+    this.root = mkdtempSync(join(tmpdir(), 'cargohold-bench-'));
+    // nginx workers run as another user: they must be able to walk to cargohold's blobs.
+    chmodSync(this.root, 0o755);
+  }
+
+  /** A new empty directory in the workspace. */
+  dir(name: string): string {
+    const dir = join(this.root, `${name}-${++this.#sequence}`);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  defer(cleanup: () => Promise<void> | void): void {
+    this.#cleanups.push(cleanup);
+  }
+
+  /** Stops everything still running (last started first) and removes the temp dir. */
+  async close(): Promise<void> {
+    for (const cleanup of this.#cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (err) {
+        console.error(`cleanup failed: ${(err as Error).message}`);
+      }
+    }
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+export type LogLevel = 'warn' | 'info';
+
+export interface CargoholdOptions {
+  dataDir: string;
+  upstream: string;
+  logLevel?: LogLevel;
+  /** Tag TTL 0: every request by tag revalidates with one upstream HEAD (the pre-TTL behaviour). */
+  revalidateTags?: boolean;
+}
+
+/** cargohold as `node --import tsx src/cli/index.ts serve` on a port picked here. */
+export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Promise<Server> {
+  const port = await freePort();
+  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', opts.dataDir, '--upstream', opts.upstream, '--log-level', opts.logLevel ?? 'warn'];
+  if (opts.revalidateTags) {
+    const config = join(opts.dataDir, '..', `ttl0-${port}.yaml`);
+    writeFileSync(config, 'upstream:\n  tagTtlSeconds: 0\n  tagTtlRules: []\n');
+    args.push('--config', config);
+  }
+  // BENCH_CPU_PROF=DIR writes a V8 CPU profile of every cargohold process when it exits.
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const env: NodeJS.ProcessEnv = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {};
+  const cli = startCli(args, env);
+  const child = cli.child;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await cli.exited;
+      clearTimeout(timer);
+    })());
+  ws.defer(stop);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`cargohold exited ${child.exitCode}:\n${cli.output()}`);
+        return (await fetch(`${url}/v2/`).catch(() => undefined))?.status === 200;
+      },
+      30_000,
+      'cargohold to answer GET /v2/',
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { name: 'cargohold', url, host: `127.0.0.1:${port}`, pid: child.pid as number, stop };
+}
+
+export interface DistributionServer extends Server {
+  distribution: Distribution;
+}
+
+/** The CNCF distribution registry (upstream, or a pull-through proxy of proxyOf). */
+export async function startRegistry(ws: Workspace, dir: string, proxyOf?: string): Promise<DistributionServer> {
+  const distribution = await startDistribution(dir, proxyOf ? { proxyOf } : {});
+  ws.defer(() => distribution.stop());
+  return {
+    name: proxyOf ? 'distribution proxy' : 'distribution',
+    url: distribution.url,
+    host: distribution.host,
+    pid: distribution.process.pid as number,
+    stop: () => distribution.stop(),
+    distribution,
+  };
+}
+
+/** The blob path cargohold keeps for a digest: <data-dir>/blobs/sha256/<ab>/<hex>. */
+export function cargoholdBlobPath(dataDir: string, digest: string): string {
+  const hex = digest.slice('sha256:'.length);
+  return join(dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex);
+}
+
+/**
+ * nginx with sendfile serving cargohold's blob files under the registry's URL:
+ * /v2/<any repo>/blobs/sha256:<hex> -> <data-dir>/blobs/sha256/<ab>/<hex>.
+ */
+export async function startNginx(ws: Workspace, dataDir: string): Promise<Server> {
+  const prefix = ws.dir('nginx');
+  const port = await freePort();
+  mkdirSync(join(prefix, 'temp'));
+  const conf = [
+    'worker_processes 2;',
+    ...(process.getuid?.() === 0 ? ['user root;'] : []),
+    `pid ${join(prefix, 'nginx.pid')};`,
+    `error_log ${join(prefix, 'error.log')} warn;`,
+    'events { worker_connections 1024; }',
+    'http {',
+    '  access_log off;',
+    '  sendfile on;',
+    '  tcp_nopush on;',
+    '  keepalive_requests 100000;',
+    '  default_type application/octet-stream;',
+    `  client_body_temp_path ${join(prefix, 'temp')};`,
+    `  proxy_temp_path ${join(prefix, 'temp')};`,
+    '  server {',
+    `    listen 127.0.0.1:${port};`,
+    "    location = /v2/ { return 200 '{}'; }",
+    `    location ~ "^/v2/.+/blobs/sha256:([0-9a-f]{2})([0-9a-f]{62})$" { alias ${join(dataDir, 'blobs', 'sha256')}/$1/$1$2; }`,
+    '  }',
+    '}',
+  ].join('\n');
+  const confFile = join(prefix, 'nginx.conf');
+  writeFileSync(confFile, conf);
+  const daemon = startDaemon('nginx', ['-c', confFile, '-p', prefix, '-g', 'daemon off;'], join(prefix, 'stderr.log'));
+  ws.defer(() => daemon.stop());
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      async () => {
+        if (daemon.process.exitCode !== null) throw new Error(`nginx exited:\n${daemon.log()}`);
+        return (await fetch(`${url}/v2/`).catch(() => undefined))?.status === 200;
+      },
+      15_000,
+      'nginx to listen',
+    );
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+  return { name: 'nginx', url, host: `127.0.0.1:${port}`, pid: daemon.process.pid as number, stop: () => daemon.stop() };
+}
+
+/** Child PIDs of a process (nginx's workers). */
+export function childPids(pid: number): number[] {
+  const pids: number[] = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+    if (children) pids.push(...children.split(/\s+/).map(Number));
+  }
+  return pids;
+}

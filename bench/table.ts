@@ -1,0 +1,171 @@
+import { median } from './measure.js';
+import type { ManifestCase, ManifestServer, Results } from './results.js';
+
+/** Renders the results as markdown: one table per scenario, then the goals with pass/fail. */
+function table(headers: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+/** Median with the range of the runs: "1.23 (1.10-1.31)". */
+function spread(samples: readonly number[] | undefined, digits = 2): string {
+  if (!samples || samples.length === 0) return 'n/a';
+  const m = fixed(median(samples), digits);
+  return samples.length === 1 ? m : `${m} (${fixed(Math.min(...samples), digits)}-${fixed(Math.max(...samples), digits)})`;
+}
+
+const ratio = (a: readonly number[] | undefined, b: readonly number[] | undefined) => (a && b ? median(a) / median(b) : Number.NaN);
+const times = (n: number) => `${fixed(n)}x`;
+const mib = (bytes: number) => `${fixed(bytes / 1024 ** 2, 1)} MiB`;
+
+interface Goal {
+  goal: string;
+  measured: string;
+  pass: boolean;
+}
+
+export function goals(r: Results): Goal[] {
+  const t = r.throughput;
+  const list: Goal[] = [];
+  for (const key of ['c1', 'c32'] as const) {
+    const conns = key === 'c1' ? '1 connection' : '32 connections';
+    const vsNginx = ratio(t.cargohold[key], t.nginx[key]);
+    const vsProxy = ratio(t.cargohold[key], t.proxy[key]);
+    list.push({ goal: `warm throughput >= 0.8x nginx (${conns})`, measured: times(vsNginx), pass: vsNginx >= 0.8 });
+    list.push({ goal: `warm throughput >= 2x distribution (${conns})`, measured: times(vsProxy), pass: vsProxy >= 2 });
+  }
+  const pull = ratio(r.coldPull.cargohold, r.coldPull.direct);
+  list.push({ goal: 'cold pull <= 1.1x direct', measured: times(pull), pass: pull <= 1.1 });
+  const bytes = Math.max(...r.cold.cargohold.bytes20) / r.blobSize;
+  list.push({ goal: 'upstream bytes = 1.0x the blob for 20 cold clients (worst run)', measured: times(bytes), pass: Math.abs(bytes - 1) < 0.005 });
+  const cases: Array<[ManifestCase, string]> = [['headTag', 'HEAD by tag'], ['getTag', 'GET by tag'], ['getDigest', 'GET by digest']];
+  for (const [server, label] of [['cargohold', 'default tag TTL'], ['cargohold-ttl0', 'tag TTL 0']] as Array<[ManifestServer, string]>) {
+    for (const [c, name] of cases) {
+      if (!r.manifests[server][c]) continue;
+      const x = ratio(r.manifests[server][c], r.manifests.proxy[c]);
+      list.push({ goal: `manifest ${name} req/s >= 3x distribution (${label})`, measured: times(x), pass: x >= 3 });
+    }
+  }
+  const rss: Array<[string, number]> = [
+    ['scenario 1, warm throughput', r.warmRss.cargohold],
+    ['scenario 3, 20 cold clients (worst run)', Math.max(...r.cold.cargohold.rss20)],
+  ];
+  if (r.memory) {
+    rss.push([`20 clients on a cached ${mib(r.memory.size)} blob`, r.memory.cachedRss]);
+    rss.push([`20 clients on a cold ${mib(r.memory.size)} blob`, r.memory.coldRss]);
+  }
+  for (const [name, mb] of rss) list.push({ goal: `cargohold peak RSS <= 150 MB (${name})`, measured: `${fixed(mb, 0)} MB`, pass: mb <= 150 });
+  return list;
+}
+
+export function renderMarkdown(r: Results): string {
+  const m = r.meta;
+  const t = r.throughput;
+  const out: string[] = [];
+  out.push('# cargohold benchmark results', '');
+  out.push(`Reproduce: \`npm run bench\` (see bench/README.md). Run: ${m.date}${m.totalSeconds ? `, took ${fixed(m.totalSeconds / 60, 1)} min` : ''}.`);
+  out.push(
+    `Machine: ${m.nproc} CPUs (${m.cpu}), ${fixed(m.memoryGiB, 1)} GiB RAM, Linux ${m.kernel}, Node ${m.node}. Tools: ${m.tools.join('; ')}.`,
+  );
+  out.push(
+    `Each figure is the median of ${m.runs} runs (min-max in brackets); wrk runs last ${m.seconds} s. All on loopback; load generators share the 2 CPUs with the servers.`,
+    'cargohold runs as `node --import tsx src/cli/index.ts serve --log-level warn` (no access log) unless marked info.',
+    '',
+  );
+
+  out.push(`## 1. Warm blob throughput (${mib(r.blobSize)} blob, GB/s = 10^9 bytes/s, wrk -t1 -c1 / -t2 -c32)`, '');
+  out.push(
+    table(
+      ['server', '1 connection', '32 connections'],
+      [
+        ['cargohold', spread(t.cargohold.c1), spread(t.cargohold.c32)],
+        ['nginx (sendfile, same file)', spread(t.nginx.c1), spread(t.nginx.c32)],
+        ['distribution proxy', spread(t.proxy.c1), spread(t.proxy.c32)],
+        ['cargohold / nginx', times(ratio(t.cargohold.c1, t.nginx.c1)), times(ratio(t.cargohold.c32, t.nginx.c32))],
+        ['cargohold / distribution', times(ratio(t.cargohold.c1, t.proxy.c1)), times(ratio(t.cargohold.c32, t.proxy.c32))],
+      ],
+    ),
+    '',
+  );
+
+  const p = r.coldPull;
+  out.push('## 2. Cold pull of library/big:latest (skopeo copy to dir:, seconds)', '');
+  out.push(
+    table(
+      ['path', 'seconds'],
+      [
+        ['straight from the upstream', spread(p.direct)],
+        ['through cargohold (fresh data dir)', spread(p.cargohold)],
+        ['cargohold / direct', times(ratio(p.cargohold, p.direct))],
+      ],
+    ),
+    '',
+  );
+
+  out.push(`## 3. 20 concurrent cold clients on the ${mib(r.blobSize)} blob (curl, fresh server per run)`, '');
+  const coldRow = (name: string, c: Results['cold']['cargohold']) => [
+    name,
+    spread(c.t1),
+    spread(c.t20),
+    times(ratio(c.t20, c.t1)),
+    times(median(c.bytes1) / r.blobSize),
+    `${times(median(c.bytes20) / r.blobSize)} (${fixed(Math.min(...c.bytes20) / r.blobSize)}-${fixed(Math.max(...c.bytes20) / r.blobSize)})`,
+    spread(c.gets20, 0),
+  ];
+  out.push(
+    table(
+      ['server', '1 client, s', '20 clients, s', '20 / 1', 'upstream bytes, 1 client', 'upstream bytes, 20 clients', 'upstream blob GETs, 20 clients'],
+      [coldRow('cargohold', r.cold.cargohold), coldRow('distribution proxy', r.cold.proxy)],
+    ),
+    '',
+    'Upstream bytes are the sizes in the upstream\'s access log for blob GETs, as a multiple of the blob size.',
+    '',
+  );
+
+  out.push('## 4. Warm manifests, library/small:latest (wrk -t2 -c32, req/s)', '');
+  const mf = r.manifests;
+  const row = (name: string, s: ManifestServer) => [name, spread(mf[s].headTag, 0), spread(mf[s].getTag, 0), spread(mf[s].getDigest, 0)];
+  const ratioRow = (name: string, s: ManifestServer) => [
+    name,
+    ...(['headTag', 'getTag', 'getDigest'] as const).map((c) => (mf[s][c] ? times(ratio(mf[s][c], mf.proxy[c])) : 'n/a')),
+  ];
+  out.push(
+    table(
+      ['server', 'HEAD by tag', 'GET by tag', 'GET by digest'],
+      [
+        row('cargohold, warn, default tag TTL (latest: 60 s)', 'cargohold'),
+        row('cargohold, warn, tag TTL 0 (one upstream HEAD per request)', 'cargohold-ttl0'),
+        row('cargohold, info (access log on), default tag TTL', 'cargohold-info'),
+        row('distribution proxy (one upstream HEAD per request by tag)', 'proxy'),
+        ratioRow('cargohold default TTL / distribution', 'cargohold'),
+        ratioRow('cargohold TTL 0 / distribution', 'cargohold-ttl0'),
+        ratioRow('cargohold info / distribution', 'cargohold-info'),
+      ],
+    ),
+    '',
+  );
+
+  out.push('## 5. Peak RSS (VmHWM after the scenario, MB = 10^6 bytes)', '');
+  const rssRows = [
+    ['1. warm throughput (server restarted first)', fixed(r.warmRss.cargohold, 0), fixed(r.warmRss.proxy, 0), `${fixed(r.warmRss.nginx, 0)} (largest worker)`],
+    ['3. 20 cold clients (worst run)', fixed(Math.max(...r.cold.cargohold.rss20), 0), fixed(Math.max(...r.cold.proxy.rss20), 0), '-'],
+  ];
+  if (r.memory) {
+    const mem = r.memory;
+    rssRows.push([`${mem.clients} clients, cached ${mib(mem.size)} blob (${fixed(mem.cachedWallMs / 1000, 1)} s)`, fixed(mem.cachedRss, 0), '-', '-']);
+    rssRows.push([
+      `${mem.clients} clients, cold ${mib(mem.size)} blob (${fixed(mem.coldWallMs / 1000, 1)} s, upstream sent ${times(mem.coldUpstreamBytes / mem.size)})`,
+      fixed(mem.coldRss, 0),
+      '-',
+      '-',
+    ]);
+  }
+  out.push(table(['scenario', 'cargohold', 'distribution proxy', 'nginx'], rssRows), '');
+
+  out.push('## Goals', '');
+  out.push(table(['goal', 'measured', 'result'], goals(r).map((g) => [g.goal, g.measured, g.pass ? 'pass' : '**FAIL**'])), '');
+  if (r.notes.length > 0) out.push('## Notes from the run', '', ...r.notes.map((n) => `- ${n}`), '');
+  return out.join('\n');
+}
