@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { image, index, randomLayer, type Image, type MultiArch } from '../fixtures/images.js';
+import { startCli } from '../support/cli-process.js';
+import { FakeHub } from '../support/fake-hub.js';
+import { http } from '../support/http.js';
+import { pull } from '../support/pull.js';
+import { waitFor } from '../support/wait.js';
+
+let hub: FakeHub;
+let dir: string;
+let configFile: string;
+let node: Image;
+let multi: MultiArch;
+const children: Array<ReturnType<typeof startCli>> = [];
+
+beforeEach(async () => {
+  hub = await FakeHub.start();
+  dir = mkdtempSync(join(tmpdir(), 'cargohold-warm-'));
+  configFile = join(dir, 'cargohold.yaml');
+  writeFileSync(configFile, `dataDir: ${join(dir, 'data')}\nupstream:\n  url: ${hub.registryUrl}\n  tokenRealmOrigins: ["${hub.realmUrl}"]\n`);
+  node = image([randomLayer(300_000), randomLayer(1000)]);
+  const amd = image([randomLayer(2000)], { architecture: 'amd64', format: 'oci' });
+  const arm = image([randomLayer(2000)], { architecture: 'arm64', format: 'oci' });
+  multi = index(
+    [
+      { image: amd, platform: { os: 'linux', architecture: 'amd64' } },
+      { image: arm, platform: { os: 'linux', architecture: 'arm64' } },
+    ],
+    'oci',
+  );
+  hub.push('library/node', '17-alpine', node);
+  hub.push('library/multi', 'latest', multi);
+});
+
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.child.exitCode === null) child.child.kill('SIGKILL');
+  await hub.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function cli(...args: string[]) {
+  const child = startCli([...args, '--config', configFile]);
+  children.push(child);
+  return child;
+}
+
+async function runCli(...args: string[]): Promise<{ code: number | null; output: string }> {
+  const child = cli(...args);
+  const { code } = await child.exited;
+  return { code, output: child.output() };
+}
+
+describe('cargohold warm', () => {
+  it('fetches whole images (one platform, or all) beside a running server, which then serves them with the upstream stopped', async () => {
+    const server = cli('serve', '--listen', '127.0.0.1:0');
+    const base = `http://127.0.0.1:${await server.port()}`;
+    const warm = await runCli('warm', 'node:17-alpine', '--platform', 'linux/arm64', 'multi', '--concurrency', '2');
+    expect(warm.code).toBe(0);
+    expect(warm.output).toContain('library/node:17-alpine: ');
+    expect(warm.output).toContain('library/multi:latest (linux/arm64)');
+    expect(warm.output).toMatch(/warmed 2 image\(s\): 3 manifest\(s\), 5 blob\(s\); fetched [\d.]+ kB, already cached 0 B/);
+    // Only the arm64 image of the index.
+    for (const b of multi.images[0]?.image.blobs ?? []) expect(hub.count({ path: new RegExp(b.digest) })).toBe(0);
+    for (const b of [...node.blobs, ...(multi.images[1]?.image.blobs ?? [])]) expect(hub.count({ server: 'cdn', path: new RegExp(b.digest) })).toBe(1);
+
+    await hub.stopRegistry();
+    const pulled = await pull(base, 'library/node', '17-alpine');
+    expect(pulled.digest).toBe(node.manifest.digest);
+    await pull(base, 'library/multi', 'latest', 'arm64');
+
+    await hub.startRegistry();
+    const again = await runCli('warm', 'docker.io/library/node:17-alpine');
+    expect(again.output).toMatch(/fetched 0 B, already cached [\d.]+ kB/);
+    expect(again.output).toContain('already cached');
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('--all-platforms, --dockerfile and --from-file', async () => {
+    writeFileSync(join(dir, 'Dockerfile'), 'ARG V=17-alpine\nFROM node:${V} AS base\nFROM base\nFROM scratch\n');
+    writeFileSync(join(dir, 'images.txt'), '# parents\nmulti\n\n');
+    const out = await runCli('warm', '--dockerfile', join(dir, 'Dockerfile'), '--from-file', join(dir, 'images.txt'), '--all-platforms');
+    expect(out.code).toBe(0);
+    expect(out.output).toContain('library/multi:latest (linux/amd64, linux/arm64)');
+    expect(out.output).toMatch(/warmed 2 image\(s\): 4 manifest\(s\), 7 blob\(s\)/);
+  });
+
+  it('does not download a blob twice when serve and warm want it at the same time', async () => {
+    const layer = node.layers[0]!;
+    let release!: () => void;
+    hub.blobBehaviour.set(layer.digest, { pauseAfter: 100_000, release: new Promise<void>((r) => (release = r)) });
+    const server = cli('serve', '--listen', '127.0.0.1:0');
+    const base = `http://127.0.0.1:${await server.port()}`;
+    const viaServer = http(base, `/v2/library/node/blobs/${layer.digest}`);
+    await waitFor(() => hub.count({ server: 'cdn', path: new RegExp(layer.digest) }) === 1);
+    const warm = cli('warm', 'node:17-alpine');
+    await waitFor(() => warm.output().includes('library/node:17-alpine: '));
+    release();
+    expect((await viaServer).sha256()).toBe(layer.digest);
+    expect((await warm.exited).code).toBe(0);
+    expect(hub.count({ server: 'cdn', path: new RegExp(layer.digest) })).toBe(1);
+  });
+
+  it('reports a missing image, a bad reference and a bad platform clearly', async () => {
+    const missing = await runCli('warm', 'nothere:1');
+    expect(missing.code).toBe(1);
+    expect(missing.output).toMatch(/library\/nothere:1: failed: upstream: manifest not found/);
+    const bad = await runCli('warm', 'ghcr.io/x/y:1');
+    expect(bad.code).toBe(2);
+    expect(bad.output).toMatch(/only Docker Hub images/);
+    const platform = await runCli('warm', 'multi', '--platform', 'linux/s390x');
+    expect(platform.code).toBe(1);
+    expect(platform.output).toMatch(/no manifest for platform linux\/s390x/);
+    const none = await runCli('warm');
+    expect(none.code).toBe(2);
+  });
+});
+
+describe('cargohold pin / pins / unpin', () => {
+  it('pins warm the image and are listed until unpinned', async () => {
+    const pinned = await runCli('pin', 'node:17-alpine');
+    expect(pinned.code).toBe(0);
+    expect(pinned.output).toContain('pinned library/node:17-alpine');
+    expect(hub.count({ server: 'cdn' })).toBe(node.blobs.length);
+    expect((await runCli('pins')).output).toMatch(/^library\/node:17-alpine\t\d{4}-/m);
+    expect((await runCli('unpin', 'node:17-alpine')).code).toBe(0);
+    expect((await runCli('pins')).output.trim()).toBe('');
+    const again = await runCli('unpin', 'node:17-alpine');
+    expect(again.code).toBe(1);
+    expect(again.output).toContain('was not pinned');
+  });
+});

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { parentImages } from '../../src/warm/dockerfile.js';
+import { hostPlatform, parseImageRef, parsePlatform, platformMatches } from '../../src/warm/image-ref.js';
+
+describe('Dockerfile parent images', () => {
+  it('finds every FROM of a multi-stage file, substitutes ARG defaults, skips stages and scratch', () => {
+    const dockerfile = `
+# syntax=docker/dockerfile:1
+ARG NODE_VERSION=17
+ARG VARIANT="alpine"
+ARG REGISTRY_MIRROR
+ARG GO=1.21
+FROM --platform=$BUILDPLATFORM golang:\${GO}-alpine AS build
+RUN echo hi \\
+    && echo there
+ARG NODE_VERSION=99
+FROM node:\${NODE_VERSION}-\${VARIANT} AS runtime
+FROM build AS test
+FROM --platform=linux/arm64 redis:\${REDIS:-7}
+from scratch
+COPY --from=build /out /out
+FROM \\
+  docker.io/library/busybox:1.36
+FROM Runtime
+`;
+    expect(parentImages(dockerfile)).toEqual([
+      { image: 'golang:1.21-alpine', platform: undefined },
+      { image: 'node:17-alpine', platform: undefined },
+      { image: 'redis:7', platform: 'linux/arm64' },
+      { image: 'docker.io/library/busybox:1.36', platform: undefined },
+    ]);
+  });
+
+  it('handles ${VAR-default}, ${VAR:+alt} and unquoted values', () => {
+    const out = parentImages('ARG A=\nARG B=x\nFROM img:${A-unset}${A:-empty}\nFROM img:${B:+alt}\n');
+    expect(out.map((p) => p.image)).toEqual(['img:empty', 'img:alt']);
+  });
+});
+
+describe('image references', () => {
+  it.each([
+    ['node', 'library/node', 'latest'],
+    ['node:17-alpine', 'library/node', '17-alpine'],
+    ['docker.io/library/node:17-alpine', 'library/node', '17-alpine'],
+    ['index.docker.io/myorg/app:1.0', 'myorg/app', '1.0'],
+    ['myorg/team/app', 'myorg/team/app', 'latest'],
+    [`node@sha256:${'a'.repeat(64)}`, 'library/node', `sha256:${'a'.repeat(64)}`],
+    [`node:17@sha256:${'a'.repeat(64)}`, 'library/node', `sha256:${'a'.repeat(64)}`],
+  ])('%s → %s %s', (input, repository, reference) => {
+    const ref = parseImageRef(input);
+    expect([ref.repository, ref.referenceText]).toEqual([repository, reference]);
+  });
+  it.each(['ghcr.io/org/app:1', 'Node:1', 'node:.bad', 'node@sha256:zz', '', 'localhost:5000/app'])('refuses %j', (input) => {
+    expect(() => parseImageRef(input)).toThrow();
+  });
+  it('parses and matches platforms', () => {
+    expect(parsePlatform('linux/arm64/v8')).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
+    expect(() => parsePlatform('linux')).toThrow(/os\/arch/);
+    expect(platformMatches({ os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' })).toBe(true);
+    expect(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v7' }, { os: 'linux', architecture: 'arm', variant: 'v6' })).toBe(false);
+    expect(hostPlatform().os).toBe('linux');
+  });
+});
