@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { run } from '../test/support/peers.js';
 
 /** Load generators: wrk for steady load, curl for N concurrent whole downloads, skopeo for pulls. */
@@ -59,6 +60,41 @@ export async function concurrentDownloads(url: string, clients: number, size: nu
     if (stdout.trim() !== `200 ${size}`) throw new Error(`download of ${url} ended with "${stdout.trim()}", expected "200 ${size}"`);
   }
   return wallMs;
+}
+
+/**
+ * HEAD load from this process (node:http, keep-alive, one request in flight per
+ * connection): wrk 4.1 waits for a body after a HEAD response with Content-Length, so
+ * it cannot do HEAD. (Not undici: importing it replaces the global fetch dispatcher.)
+ */
+export async function headLoad(url: string, opts: { connections: number; seconds: number; headers: Record<string, string> }): Promise<WrkResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: opts.connections });
+  let ok = 0;
+  let failures = 0;
+  const once = () =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(url, { method: 'HEAD', agent, headers: opts.headers }, (res) => {
+        res.resume();
+        res.once('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.once('error', reject);
+      req.end();
+    });
+  const started = performance.now();
+  const deadline = started + opts.seconds * 1000;
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      const status = await once().catch(() => 0);
+      if (status === 200) ok++;
+      else failures++;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: opts.connections }, loop));
+  } finally {
+    agent.destroy();
+  }
+  return { requestsPerSec: ok / ((performance.now() - started) / 1000), bytesPerSec: 0, failures };
 }
 
 /** Wall time of `skopeo copy docker://HOST/REF dir:DEST` over plain HTTP; DEST is removed afterwards. */

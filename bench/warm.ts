@@ -1,6 +1,4 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { concurrentDownloads, wrk, type WrkOptions } from './load.js';
+import { concurrentDownloads, headLoad, wrk, type WrkOptions } from './load.js';
 import { logMark, peakRssMb, upstreamBlobGets, waitLogQuiet } from './measure.js';
 import type { ManifestCase, ManifestServer, Results } from './results.js';
 import { childPids, startCargohold, startNginx, startRegistry, type Server } from './setup.js';
@@ -65,29 +63,25 @@ export async function warmThroughput(world: World, results: Results): Promise<Wa
 }
 
 const CASES: ManifestCase[] = ['headTag', 'getTag', 'getDigest'];
+const ACCEPT = MANIFEST_ACCEPT.slice('Accept: '.length);
 
 /**
- * Scenario 4: warm manifests on library/small (wrk -t2 -c32), HEAD and GET by tag and
- * GET by digest. cargohold runs with its default tag TTL (latest: 60 s, no upstream
+ * Scenario 4: warm manifests on library/small, 32 connections: GET by tag and by
+ * digest with wrk -t2 -c32, HEAD by tag with headLoad (wrk cannot do HEAD). cargohold runs with its default tag TTL (latest: 60 s, no upstream
  * request while fresh), with TTL 0 (one upstream HEAD per request by tag, as the
  * distribution proxy does), and once at log level info (one access-log line per request).
  */
 export async function warmManifests(world: World, warm: WarmServers, results: Results): Promise<void> {
   const { ws, upstream, small } = world;
-  const headScript = join(ws.root, 'head.lua');
-  writeFileSync(headScript, 'wrk.method = "HEAD"\n');
   const url = (server: Server, c: ManifestCase) =>
     `${server.url}/v2/${small.repository}/manifests/${c === 'getDigest' ? small.digest : small.tag}`;
   const measure = async (name: ManifestServer, server: Server, cases: ManifestCase[]) => {
     for (const c of cases) {
       await warmManifest(url(server, c));
-      const result = await wrk(url(server, c), {
-        threads: 2,
-        connections: 32,
-        seconds: world.seconds,
-        headers: [MANIFEST_ACCEPT],
-        ...(c === 'headTag' ? { script: headScript } : {}),
-      });
+      const result =
+        c === 'headTag'
+          ? await headLoad(url(server, c), { connections: 32, seconds: world.seconds, headers: { accept: ACCEPT } })
+          : await wrk(url(server, c), { threads: 2, connections: 32, seconds: world.seconds, headers: [MANIFEST_ACCEPT] });
       if (result.failures > 0) results.notes.push(`scenario 4: ${name} ${c}: ${result.failures} failed requests`);
       (results.manifests[name][c] ??= []).push(result.requestsPerSec);
     }
@@ -111,7 +105,7 @@ export async function warmManifests(world: World, warm: WarmServers, results: Re
 
 /** One GET with the manifest Accept header, so the first wrk request is not the miss. */
 async function warmManifest(url: string): Promise<void> {
-  const res = await fetch(url, { headers: { accept: MANIFEST_ACCEPT.slice('Accept: '.length) } });
+  const res = await fetch(url, { headers: { accept: ACCEPT } });
   await res.arrayBuffer();
   if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}`);
 }

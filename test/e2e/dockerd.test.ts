@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCli } from '../support/cli-process.js';
 import { startDockerd, type Dockerd } from '../support/dockerd.js';
 import { missingTools } from '../support/peers.js';
 import { useE2E } from './setup.js';
@@ -63,5 +64,16 @@ describe.skipIf(missing)('dockerd pulls through cargohold (registry-mirrors), Do
     expect(e2e.upstreamBlobGets().length).toBe(before);
     const blobLines = e2e.mirror.logs.requests().filter((l) => String(l.path).includes('/blobs/'));
     expect(blobLines.at(-1)?.cache).toBe('hit');
+  });
+
+  it('after `cargohold warm node:16-alpine`, docker pull succeeds with the upstream stopped', async () => {
+    const warm = startCli(['warm', 'node:16-alpine', '--data-dir', e2e.mirror.dataDir, '--upstream', e2e.upstream.url]);
+    expect((await warm.exited).code, warm.output()).toBe(0);
+    await e2e.upstream.stop();
+    await dockerd.docker('pull', 'node:16-alpine');
+    expect(e2e.mirrorServed('HEAD', '/v2/library/node/manifests/16-alpine')).toBe(true);
+    expect(e2e.mirror.logs.requests().some((l) => l.path === '/v2/library/node/manifests/16-alpine' && l.cache === 'stale')).toBe(true);
+    const out = await dockerd.docker('run', '--rm', '--network', 'none', 'node:16-alpine', 'cat', '/etc/os-release');
+    expect(out).toContain('VERSION_ID=16');
   });
 });
