@@ -75,10 +75,7 @@ export class ProxyBlobs implements BlobService {
     for (let round = 0; round < 2; round++) {
       const row = this.#md.getBlob(digest.value);
       if (row && (await this.#store.exists(digest))) {
-        if (!this.#md.isBlobLinked(repository, digest.value)) {
-          await this.#upstream.headBlob(repository, digest.value);
-          this.#md.linkBlob(repository, digest.value);
-        }
+        await this.#confirmLink(repository, digest);
         return { size: row.size, cache: 'hit' };
       }
       if (row) this.#md.deleteBlob(digest.value);
@@ -106,11 +103,7 @@ export class ProxyBlobs implements BlobService {
       return undefined;
     }
     try {
-      if (!this.#md.isBlobLinked(req.repository, req.digest.value)) {
-        // Held for another repository: the upstream must confirm this one has it too.
-        await this.#upstream.headBlob(req.repository, req.digest.value);
-        this.#md.linkBlob(req.repository, req.digest.value);
-      }
+      await this.#confirmLink(req.repository, req.digest);
       const range = parseRange(req.range, file.size);
       this.#md.touchBlob(req.digest.value);
       if (req.head) {
@@ -125,6 +118,13 @@ export class ProxyBlobs implements BlobService {
       await file.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** A blob held for another repository is served under this one only once the upstream confirms this one has it too. */
+  async #confirmLink(repository: string, digest: Digest): Promise<void> {
+    if (this.#md.isBlobLinked(repository, digest.value)) return;
+    await this.#upstream.headBlob(repository, digest.value);
+    this.#md.linkBlob(repository, digest.value);
   }
 
   /** The fill for this digest (joined or started), or undefined for a HEAD with no fill running. */
