@@ -1,6 +1,8 @@
 import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { RegistryError } from './errors/registry-error.js';
 import type { Logger } from 'pino';
 import { parseListen, type Config } from './config/schema.js';
 import { createApp } from './http/app.js';
@@ -27,6 +29,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger, opti
   const { paths, metadata, fills, upstream, registry } = services;
   const app = createApp({ registry, logger });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  server.on('clientError', answerMalformedRequest);
   const { host, port } = parseListen(config.listen) as { host: string; port: number };
   try {
     await new Promise<void>((resolve, reject) => {
@@ -63,4 +66,23 @@ export async function startServer(config: Readonly<Config>, logger: Logger, opti
       logger.info('stopped');
     })());
   return { url: `http://${urlHost}:${bound}`, port: bound, close };
+}
+
+/**
+ * Requests Node's HTTP parser refuses (garbage, oversized headers) never reach the app:
+ * answer them here with the OCI error body too, then close the connection.
+ */
+function answerMalformedRequest(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+  const body = JSON.stringify(
+    new RegistryError('UNSUPPORTED', tooLarge ? 'request headers too large' : 'malformed HTTP request', { status: tooLarge ? 431 : 400 }).toJSON(),
+  );
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

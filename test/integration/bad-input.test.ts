@@ -107,3 +107,29 @@ describe('bad input gets the OCI error JSON with the right code, never a 500', (
     });
   });
 });
+
+describe('requests the HTTP parser refuses', () => {
+  async function raw(base: string, request: string): Promise<string> {
+    const { connect } = await import('node:net');
+    const url = new URL(base);
+    return new Promise((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => socket.end(request));
+      let data = '';
+      socket.on('data', (d) => (data += d.toString()));
+      socket.on('close', () => resolve(data));
+      socket.on('error', reject);
+    });
+  }
+
+  it('garbage gets 400 with an OCI error body', async () => {
+    const reply = await raw(ctx.mirror.url, 'THIS IS NOT HTTP\r\n\r\n');
+    expect(reply).toMatch(/^HTTP\/1\.1 400/);
+    expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)).errors[0].code).toBe('UNSUPPORTED');
+  });
+
+  it('oversized headers get 431 with an OCI error body', async () => {
+    const reply = await raw(ctx.mirror.url, `GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(reply).toMatch(/^HTTP\/1\.1 431/);
+    expect(reply).toContain('"code":"UNSUPPORTED"');
+  });
+});
