@@ -44,6 +44,8 @@ export interface BlobStream {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
+/** Failures of a reused connection, not of the upstream: worth one more try. */
+const RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const DOCKER_HUB_HOSTS = new Set(['registry-1.docker.io', 'index.docker.io', 'registry.hub.docker.com']);
 
 export function defaultRealmOrigins(upstream: URL): string[] {
@@ -111,12 +113,7 @@ export class UpstreamClient {
     for (let hop = 0; ; hop++) {
       const sent: Record<string, string> = { 'user-agent': 'cargohold', ...headers };
       if (auth) sent.authorization = auth;
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await this.#agent.request({ origin: url.origin, path: url.pathname + url.search, method, headers: sent });
-      } catch (err) {
-        throw errorForNetworkFailure(err, what);
-      }
+      const res = await this.#dispatch(url, method, sent, what);
       const location = headerValue(res.headers.location);
       if (!REDIRECTS.has(res.statusCode) || !location) return { status: res.statusCode, headers: res.headers, body: res.body };
       await res.body.dump();
@@ -129,6 +126,26 @@ export class UpstreamClient {
       if (next.origin !== url.origin) auth = undefined;
       this.#logger.debug({ from: url.origin, to: next.origin, hop }, 'following upstream redirect');
       url = next;
+    }
+  }
+
+  /**
+   * One request; retried once when a pooled keep-alive connection turns out to be dead
+   * (reset or closed before any answer). Timeouts are not retried: Docker must get its
+   * answer within seconds.
+   */
+  async #dispatch(url: URL, method: 'GET' | 'HEAD', headers: Record<string, string>, what: string): Promise<Dispatcher.ResponseData> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#agent.request({ origin: url.origin, path: url.pathname + url.search, method, headers });
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (attempt === 0 && RETRYABLE.has(code)) {
+          this.#logger.debug({ code, what }, 'upstream connection failed; retrying once');
+          continue;
+        }
+        throw errorForNetworkFailure(err, what);
+      }
     }
   }
 

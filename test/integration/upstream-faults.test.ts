@@ -54,6 +54,19 @@ describe('upstream answers mapped honestly', () => {
     expect([down.status, errorCode(down)]).toEqual([503, 'UNAVAILABLE']);
   });
 
+  it('retries once when the connection is reset before any answer, but not twice', async () => {
+    const { hub, mirror } = ctx;
+    hub.push('library/node', 'latest', image([randomLayer(10)]));
+    let resets = 1;
+    hub.fault = (r) => (r.authorization && resets-- > 0 ? 'reset' : undefined);
+    expect((await http(mirror.url, '/v2/library/node/manifests/latest')).status).toBe(200);
+    expect(hub.count({ server: 'registry', method: 'GET', path: '/v2/library/node/manifests/latest' })).toBe(3); // 401, reset, 200
+    hub.push('library/node', 'other', image([randomLayer(10)]));
+    hub.fault = (r) => (r.authorization ? 'reset' : undefined);
+    const failed = await http(mirror.url, '/v2/library/node/manifests/other');
+    expect([failed.status, errorCode(failed)]).toEqual([503, 'UNAVAILABLE']);
+  });
+
   it('serves a cached tag stale on upstream 5xx and 429 too', async () => {
     const { hub, mirror } = ctx;
     const img = image([randomLayer(10)]);

@@ -47,7 +47,7 @@ export class FakeHub {
   readonly blobs = new Map<string, Buffer>();
   readonly blobBehaviour = new Map<string, BlobBehaviour>();
   /** Return a reply to short-circuit a registry request (429, 500, hang...). */
-  fault: ((req: HubRequest) => FaultReply | 'hang' | undefined) | undefined;
+  fault: ((req: HubRequest) => FaultReply | 'hang' | 'reset' | undefined) | undefined;
   credentials: { username: string; password: string } | undefined;
   tokenLifetimeSeconds = 300;
   /** Docker Hub's pull quota: manifest GETs spend it (HEADs do not); at 0, GETs get 429. */
@@ -174,6 +174,7 @@ export class FakeHub {
     const entry = this.#record('registry', req);
     const faulted = this.fault?.(entry);
     if (faulted === 'hang') return;
+    if (faulted === 'reset') return void req.socket.destroy();
     if (faulted) {
       res.writeHead(faulted.status, { 'content-type': 'application/json', ...faulted.headers });
       return void res.end(faulted.body ?? JSON.stringify({ errors: [{ code: 'FAULT', message: 'injected' }] }));
