@@ -61,7 +61,7 @@ export const configSchema = z
         /** Token realms trusted for this upstream; default: auth.docker.io for Docker Hub, else the upstream's origin. */
         tokenRealmOrigins: z.array(httpUrl).optional(),
         connectTimeoutMs: z.number().int().positive().default(3000),
-        headersTimeoutMs: z.number().int().positive().default(8000),
+        headersTimeoutMs: z.number().int().positive().default(5000),
         bodyTimeoutMs: z.number().int().positive().default(30000),
         /** How long a tag is served from the cache with no upstream request; after it, one HEAD revalidates. */
         tagTtlSeconds: z.number().int().nonnegative().default(300),

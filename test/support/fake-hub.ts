@@ -52,6 +52,8 @@ export class FakeHub {
   tokenLifetimeSeconds = 300;
   /** Docker Hub's pull quota: manifest GETs spend it (HEADs do not); at 0, GETs get 429. */
   pullQuota: { limit: number; remaining: number } | undefined;
+  /** 'basic': the registry itself asks for Basic credentials (no token realm), as some private registries do. */
+  authMode: 'bearer' | 'basic' = 'bearer';
   /** Where the challenge's realm points (defaults to our realm server). */
   realmOverride: string | undefined;
 
@@ -183,7 +185,13 @@ export class FakeHub {
     const match = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/]+)$/.exec(url.pathname);
     const repository = match?.[1];
     const scope = repository ? `repository:${repository}:pull` : '';
-    if (!this.#authorized(req.headers.authorization, scope)) {
+    if (this.authMode === 'basic') {
+      const expected = this.credentials && `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) {
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="fake-hub"' });
+        return void res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+      }
+    } else if (!this.#authorized(req.headers.authorization, scope)) {
       const realm = this.realmOverride ?? `${this.realmUrl}/token`;
       res.writeHead(401, {
         'content-type': 'application/json',
