@@ -1,10 +1,11 @@
 import { rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { run } from '../test/support/peers.js';
 
 /** Load generators: wrk for steady load, curl for N concurrent whole downloads, skopeo for pulls. */
 export interface WrkResult {
   requestsPerSec: number;
+  /** Requests completed in the run. */
+  requests: number;
   /** Bytes per second read by wrk (headers and bodies). */
   bytesPerSec: number;
   /** Non-2xx/3xx responses plus socket errors (timeouts excluded: a 200 MiB body outlasts wrk's clock). */
@@ -24,13 +25,15 @@ const UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 
 
 export function parseWrk(output: string): WrkResult {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(output);
+  const requests = /(\d+) requests in /.exec(output);
   const transfer = /Transfer\/sec:\s+([\d.]+)([KMGT]?B)/.exec(output);
-  if (!rps || !transfer) throw new Error(`cannot parse wrk output:\n${output}`);
+  if (!rps || !transfer || !requests) throw new Error(`cannot parse wrk output:\n${output}`);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+)/.exec(output);
   const socketErrors = socket ? Number(socket[1]) + Number(socket[2]) + Number(socket[3]) : 0;
   return {
     requestsPerSec: Number(rps[1]),
+    requests: Number(requests[1]),
     bytesPerSec: Number(transfer[1]) * (UNITS[transfer[2] as string] as number),
     failures: non2xx + socketErrors,
   };
@@ -63,38 +66,19 @@ export async function concurrentDownloads(url: string, clients: number, size: nu
 }
 
 /**
- * HEAD load from this process (node:http, keep-alive, one request in flight per
- * connection): wrk 4.1 waits for a body after a HEAD response with Content-Length, so
- * it cannot do HEAD. (Not undici: importing it replaces the global fetch dispatcher.)
+ * HEAD load with ApacheBench (`ab -i -k`, HTTP/1.0 keep-alive): wrk 4.1 waits for a
+ * body after a HEAD response with Content-Length, so it cannot do HEAD.
  */
-export async function headLoad(url: string, opts: { connections: number; seconds: number; headers: Record<string, string> }): Promise<WrkResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: opts.connections });
-  let ok = 0;
-  let failures = 0;
-  const once = () =>
-    new Promise<number>((resolve, reject) => {
-      const req = request(url, { method: 'HEAD', agent, headers: opts.headers }, (res) => {
-        res.resume();
-        res.once('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.once('error', reject);
-      req.end();
-    });
-  const started = performance.now();
-  const deadline = started + opts.seconds * 1000;
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      const status = await once().catch(() => 0);
-      if (status === 200) ok++;
-      else failures++;
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: opts.connections }, loop));
-  } finally {
-    agent.destroy();
-  }
-  return { requestsPerSec: ok / ((performance.now() - started) / 1000), bytesPerSec: 0, failures };
+export async function abHead(url: string, opts: { connections: number; seconds: number; headers: string[] }): Promise<WrkResult> {
+  const args = ['-i', '-k', '-q', '-c', String(opts.connections), '-t', String(opts.seconds), '-n', '100000000'];
+  for (const header of opts.headers) args.push('-H', header);
+  const { stdout } = await run('ab', [...args, url], { timeoutMs: (opts.seconds + 60) * 1000 });
+  const rps = /Requests per second:\s+([\d.]+)/.exec(stdout);
+  if (!rps) throw new Error(`cannot parse ab output:\n${stdout}`);
+  const complete = Number(/Complete requests:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+  const failed = Number(/Failed requests:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+  return { requestsPerSec: Number(rps[1]), requests: complete, bytesPerSec: 0, failures: failed + non2xx };
 }
 
 /** Wall time of `skopeo copy docker://HOST/REF dir:DEST` over plain HTTP; DEST is removed afterwards. */

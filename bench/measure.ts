@@ -49,6 +49,11 @@ export function upstreamBlobGets(logFile: string, mark: number): { count: number
   return { count, bytes };
 }
 
+/** Manifest requests (HEAD or GET) the upstream answered since the mark. */
+export function upstreamManifestRequests(logFile: string, mark: number): number {
+  return [...readFrom(logFile, mark).matchAll(/"(?:GET|HEAD) \/v2\/\S+\/manifests\/\S+ HTTP\/[\d.]+" \d{3}/g)].length;
+}
+
 /**
  * Waits until a log file stops growing for quietMs (bounded by maxMs): distribution's
  * proxy keeps fetching in the background after its client has its bytes.

@@ -7,9 +7,14 @@ export interface Meta {
   cpu: string;
   kernel: string;
   tools: string[];
+  /** git describe of the tree measured (src/ may move on). */
+  commit: string;
   runs: number;
   seconds: number;
   totalSeconds?: number;
+  /** 1-minute load average before and after the run (other work on the machine skews figures). */
+  loadBefore: number;
+  loadAfter?: number;
 }
 
 export type ManifestCase = 'headTag' | 'getTag' | 'getDigest';
@@ -42,12 +47,15 @@ export interface Results {
   blobSize: number;
   /** GB/s (10^9 bytes/s) with 1 and with 32 connections. */
   throughput: Record<'cargohold' | 'nginx' | 'proxy', { c1: number[]; c32: number[] }>;
-  warmRss: { cargohold: number; proxy: number; nginx: number };
+  /** cargoholdIdle: VmHWM right after start, before any request. */
+  warmRss: { cargoholdIdle: number; cargohold: number; proxy: number; nginx: number };
   /** Seconds of `skopeo copy`. */
   coldPull: { cargohold: number[]; direct: number[] };
   cold: Record<'cargohold' | 'proxy', ColdClients>;
   /** req/s. */
   manifests: Record<ManifestServer, Partial<Record<ManifestCase, number[]>>>;
+  /** Upstream manifest requests (HEAD or GET) per client request, per run. */
+  manifestUpstream: Record<ManifestServer, Partial<Record<ManifestCase, number[]>>>;
   memory: MemoryScenario | undefined;
   notes: string[];
 }
@@ -61,10 +69,11 @@ export function emptyResults(meta: Meta): Results {
     meta,
     blobSize: 0,
     throughput: { cargohold: { c1: [], c32: [] }, nginx: { c1: [], c32: [] }, proxy: { c1: [], c32: [] } },
-    warmRss: { cargohold: Number.NaN, proxy: Number.NaN, nginx: Number.NaN },
+    warmRss: { cargoholdIdle: Number.NaN, cargohold: Number.NaN, proxy: Number.NaN, nginx: Number.NaN },
     coldPull: { cargohold: [], direct: [] },
     cold: { cargohold: emptyCold(), proxy: emptyCold() },
     manifests: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },
+    manifestUpstream: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },
     memory: undefined,
     notes: [],
   };

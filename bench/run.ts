@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../test/support/peers.js';
 import { coldConcurrent, coldPull, memoryScenario } from './cold.js';
@@ -28,6 +28,14 @@ async function firstLine(command: string, args: string[]): Promise<string> {
   return (stdout.trim() || stderr.trim()).split('\n')[0] ?? '';
 }
 
+/** The commit measured, and whether src/ differs from it. */
+async function treeState(): Promise<string> {
+  const repo = join(import.meta.dirname, '..');
+  const head = await firstLine('git', ['-C', repo, 'rev-parse', '--short', 'HEAD']);
+  const changed = await firstLine('git', ['-C', repo, 'status', '--porcelain', '--', 'src']);
+  return changed ? `${head} + uncommitted changes in src/` : head;
+}
+
 async function machine(): Promise<Meta> {
   return {
     date: await firstLine('date', ['-u']),
@@ -42,9 +50,12 @@ async function machine(): Promise<Meta> {
       await firstLine('wrk', ['-v']),
       await firstLine('skopeo', ['--version']),
       await firstLine('curl', ['--version']),
-    ].map((s) => s.replace(/\s+/g, ' ')),
+      await firstLine('ab', ['-V']),
+    ].map((s) => (s.replace(/\s+/g, ' ').replace('This is ApacheBench, Version', 'ab').split(/ \(| Copyright| <\$Revision/)[0] as string).trim()),
+    commit: await treeState(),
     runs: RUNS,
     seconds: SECONDS,
+    loadBefore: loadavg()[0] as number,
   };
 }
 
@@ -88,6 +99,7 @@ async function main(): Promise<number> {
     await ws.close();
   }
   results.meta.totalSeconds = (performance.now() - started) / 1000;
+  results.meta.loadAfter = loadavg()[0];
   const markdown = renderMarkdown(results);
   process.stdout.write(`${markdown}\n`);
   writeFileSync(OUT, `${markdown}\n`);

@@ -74,9 +74,8 @@ export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Pro
     writeFileSync(config, 'upstream:\n  tagTtlSeconds: 0\n  tagTtlRules: []\n');
     args.push('--config', config);
   }
-  // BENCH_CPU_PROF=DIR writes a V8 CPU profile of every cargohold process when it exits.
-  const profileDir = process.env.BENCH_CPU_PROF;
-  const env: NodeJS.ProcessEnv = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {};
+  // BENCH_CPU_PROF=DIR: every cargohold process writes a V8 CPU profile there when it exits.
+  const env: NodeJS.ProcessEnv = process.env.BENCH_CPU_PROF ? { NODE_OPTIONS: `--import=${join(import.meta.dirname, 'cpu-profile.mjs')}` } : {};
   const cli = startCli(args, env);
   const child = cli.child;
   let stopping: Promise<void> | undefined;

@@ -65,11 +65,14 @@ export function renderMarkdown(r: Results): string {
   const t = r.throughput;
   const out: string[] = [];
   out.push('# cargohold benchmark results', '');
-  out.push(`Reproduce: \`npm run bench\` (see bench/README.md). Run: ${m.date}${m.totalSeconds ? `, took ${fixed(m.totalSeconds / 60, 1)} min` : ''}.`);
+  out.push(
+    `Reproduce: \`npm run bench\` (see bench/README.md). Run: ${m.date}${m.totalSeconds ? `, took ${fixed(m.totalSeconds / 60, 1)} min` : ''}, tree \`${m.commit}\`.`,
+  );
   out.push(
     `Machine: ${m.nproc} CPUs (${m.cpu}), ${fixed(m.memoryGiB, 1)} GiB RAM, Linux ${m.kernel}, Node ${m.node}. Tools: ${m.tools.join('; ')}.`,
   );
   out.push(
+    `Load average (1 min) ${fixed(m.loadBefore)} before the run, ${fixed(m.loadAfter ?? Number.NaN)} after: anything else running on the machine skews the figures.`,
     `Each figure is the median of ${m.runs} runs (min-max in brackets); wrk runs last ${m.seconds} s. All on loopback; load generators share the 2 CPUs with the servers.`,
     'cargohold runs as `node --import tsx src/cli/index.ts serve --log-level warn` (no access log) unless marked info.',
     '',
@@ -124,7 +127,7 @@ export function renderMarkdown(r: Results): string {
     '',
   );
 
-  out.push('## 4. Warm manifests, library/small:latest (wrk -t2 -c32, req/s)', '');
+  out.push('## 4. Warm manifests, library/small:latest (32 connections, req/s)', '');
   const mf = r.manifests;
   const row = (name: string, s: ManifestServer) => [name, spread(mf[s].headTag, 0), spread(mf[s].getTag, 0), spread(mf[s].getDigest, 0)];
   const ratioRow = (name: string, s: ManifestServer) => [
@@ -133,12 +136,12 @@ export function renderMarkdown(r: Results): string {
   ];
   out.push(
     table(
-      ['server', 'HEAD by tag', 'GET by tag', 'GET by digest'],
+      ['server', 'HEAD by tag (ab -k -c32)', 'GET by tag (wrk)', 'GET by digest (wrk)'],
       [
         row('cargohold, warn, default tag TTL (latest: 60 s)', 'cargohold'),
-        row('cargohold, warn, tag TTL 0 (one upstream HEAD per request)', 'cargohold-ttl0'),
+        row('cargohold, warn, tag TTL 0 (revalidates every request by tag)', 'cargohold-ttl0'),
         row('cargohold, info (access log on), default tag TTL', 'cargohold-info'),
-        row('distribution proxy (one upstream HEAD per request by tag)', 'proxy'),
+        row('distribution proxy (asks the upstream on every request by tag)', 'proxy'),
         ratioRow('cargohold default TTL / distribution', 'cargohold'),
         ratioRow('cargohold TTL 0 / distribution', 'cargohold-ttl0'),
         ratioRow('cargohold info / distribution', 'cargohold-info'),
@@ -147,8 +150,31 @@ export function renderMarkdown(r: Results): string {
     '',
   );
 
+  const up = r.manifestUpstream;
+  const upRow = (name: string, s: ManifestServer) => [name, ...(['headTag', 'getTag', 'getDigest'] as const).map((c) => spread(up[s][c], 3))];
+  out.push(
+    'Upstream manifest requests (HEAD or GET, from the upstream\'s access log) per client request, same runs:',
+    '',
+    table(
+      ['server', 'HEAD by tag', 'GET by tag', 'GET by digest'],
+      [
+        upRow('cargohold, default tag TTL', 'cargohold'),
+        upRow('cargohold, tag TTL 0', 'cargohold-ttl0'),
+        upRow('cargohold, info', 'cargohold-info'),
+        upRow('distribution proxy', 'proxy'),
+      ],
+    ),
+    '',
+    'cargohold serves a tag from its cache for the tag TTL (default rules: `latest` 60 s) with no upstream request; with TTL 0',
+    'every request by tag needs a revalidation HEAD, but the requests that arrive while one is in flight share it (hence far',
+    'fewer than 1 upstream request per client request at 32 connections). The distribution proxy (default config: log level',
+    'info, access log on) sends the upstream one request for every request by tag.',
+    '',
+  );
+
   out.push('## 5. Peak RSS (VmHWM after the scenario, MB = 10^6 bytes)', '');
   const rssRows = [
+    ['idle, right after start (node --import tsx)', fixed(r.warmRss.cargoholdIdle, 0), '-', '-'],
     ['1. warm throughput (server restarted first)', fixed(r.warmRss.cargohold, 0), fixed(r.warmRss.proxy, 0), `${fixed(r.warmRss.nginx, 0)} (largest worker)`],
     ['3. 20 cold clients (worst run)', fixed(Math.max(...r.cold.cargohold.rss20), 0), fixed(Math.max(...r.cold.proxy.rss20), 0), '-'],
   ];
