@@ -1,8 +1,8 @@
-import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { MetadataStore } from '../metadata/store.js';
 import type { Digest } from '../oci/digest.js';
 import { parseRange, type ByteRange } from '../oci/range.js';
+import { streamBody } from '../storage/blob-body.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Fill } from '../storage/fill.js';
 import { FilledElsewhere } from '../storage/fill-lock.js';
@@ -108,12 +108,10 @@ export class ProxyBlobs implements BlobService {
       this.#md.touchBlob(req.digest.value);
       if (req.head) {
         await file.close();
-        return { digest: req.digest.value, size: file.size, range, stream: undefined, cache: 'hit' };
+        return { digest: req.digest.value, size: file.size, range, body: undefined, cache: 'hit' };
       }
       const { start, end } = range ?? { start: 0, end: file.size - 1 };
-      // An empty blob still needs a stream that ends: read [0, -1] is not valid for fs.
-      const stream = file.size === 0 ? emptyStream(file) : file.stream(start, end);
-      return { digest: req.digest.value, size: file.size, range, stream, cache: 'hit' };
+      return { digest: req.digest.value, size: file.size, range, body: file.body(start, end), cache: 'hit' };
     } catch (err) {
       await file.close().catch(() => undefined);
       throw err;
@@ -165,23 +163,18 @@ export class ProxyBlobs implements BlobService {
       size = fill.size;
     }
     const range: ByteRange | undefined = size === undefined ? undefined : parseRange(req.range, size);
-    if (req.head) return { digest: req.digest.value, size, range, stream: undefined, cache: 'miss' };
-    const stream = fill.createReader(range?.start ?? 0, range?.end);
-    if (!stream) {
+    if (req.head) return { digest: req.digest.value, size, range, body: undefined, cache: 'miss' };
+    const reader = fill.createReader(range?.start ?? 0, range?.end);
+    if (!reader) {
       if (fill.state === 'failed') throw fill.error;
       return undefined; // committed and closed meanwhile: read it from disk
     }
-    return { digest: req.digest.value, size, range, stream, cache: 'miss' };
+    return { digest: req.digest.value, size, range, body: streamBody(reader), cache: 'miss' };
   }
 
   async #headUpstream(req: Request): Promise<BlobResult> {
     const { size } = await this.#upstream.headBlob(req.repository, req.digest.value);
     const range = size === undefined ? undefined : parseRange(req.range, size);
-    return { digest: req.digest.value, size, range, stream: undefined, cache: 'miss' };
+    return { digest: req.digest.value, size, range, body: undefined, cache: 'miss' };
   }
-}
-
-function emptyStream(file: { close(): Promise<void> }): Readable {
-  void file.close();
-  return Readable.from([]);
 }

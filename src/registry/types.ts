@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { BlobBody } from '../storage/blob-body.js';
 import type { Digest } from '../oci/digest.js';
 import type { ByteRange } from '../oci/range.js';
 import type { Reference } from '../oci/reference.js';
@@ -20,7 +20,7 @@ export interface BlobResult {
   /** The byte range served, when the client asked for one. */
   range: ByteRange | undefined;
   /** The body; undefined for HEAD. */
-  stream: Readable | undefined;
+  body: BlobBody | undefined;
   cache: CacheStatus;
 }
 

@@ -1,18 +1,15 @@
 import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/digest.js';
+import { fileBody, type BlobBody } from './blob-body.js';
 import { isAlive, removeStaleLocks } from './fill-lock.js';
 import { StoragePaths } from './paths.js';
 
-/** Read-stream buffer for warm blobs: big reads, few syscalls. */
-const READ_BUFFER = 1024 * 1024;
-
 export interface OpenBlob {
   size: number;
-  /** Streams bytes [start, end] (inclusive); closes the file when done. */
-  stream(start: number, end: number): Readable;
+  /** Bytes [start, end] (inclusive); the file is closed once they are sent. */
+  body(start: number, end: number): BlobBody;
   close(): Promise<void>;
 }
 
@@ -38,7 +35,7 @@ export class BlobStore {
     const { size } = await fd.stat();
     return {
       size,
-      stream: (start, end) => fd.createReadStream({ start, end, highWaterMark: READ_BUFFER, autoClose: true }),
+      body: (start, end) => fileBody(fd, start, end),
       close: () => fd.close(),
     };
   }

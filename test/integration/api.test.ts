@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { image, randomLayer } from '../fixtures/images.js';
 import { useHubAndMirror } from '../support/hub-fixture.js';
 import { http } from '../support/http.js';
+import { waitFor } from '../support/wait.js';
 
 const ctx = useHubAndMirror();
 
@@ -91,7 +92,9 @@ describe('the pull side of the API', () => {
     ctx.hub.push('library/node', 'latest', image([layer]));
     await http(ctx.mirror.url, `/v2/library/node/blobs/${layer.digest}`);
     await http(ctx.mirror.url, `/v2/library/node/blobs/${layer.digest}`);
-    const lines = ctx.mirror.logs.requests().filter((l) => String(l.path).includes(layer.digest));
+    const linesFor = () => ctx.mirror.logs.requests().filter((l) => String(l.path).includes(layer.digest));
+    await waitFor(() => linesFor().length === 2);
+    const lines = linesFor();
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ method: 'GET', status: 200, bytes: layer.size, cache: 'miss' });
     expect(lines[1]).toMatchObject({ method: 'GET', status: 200, bytes: layer.size, cache: 'hit' });

@@ -5,6 +5,7 @@ import { FakeHub } from '../support/fake-hub.js';
 import { errorCode, http } from '../support/http.js';
 import { startMirror, type Mirror } from '../support/mirror.js';
 import { pull } from '../support/pull.js';
+import { waitFor } from '../support/wait.js';
 
 /** A clock the test moves: TTLs are crossed without sleeping. */
 function testClock() {
@@ -122,7 +123,7 @@ describe('stale-if-error', () => {
         expect(res.status).toBe(200);
         expect(res.headers['docker-content-digest']).toBe(img.manifest.digest);
         expect(res.headers['x-cargohold-cache']).toBe('stale');
-        expect(mirror.logs.requests().at(-1)?.cache).toBe('stale');
+        await waitFor(() => mirror.logs.requests().at(-1)?.cache === 'stale');
         const pulled = await pull(mirror.url, 'library/node', '17-alpine');
         expect(pulled.digest).toBe(img.manifest.digest);
       });

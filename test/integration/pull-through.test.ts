@@ -6,6 +6,7 @@ import { FakeHub } from '../support/fake-hub.js';
 import { http } from '../support/http.js';
 import { startMirror, type Mirror } from '../support/mirror.js';
 import { pull } from '../support/pull.js';
+import { waitFor } from '../support/wait.js';
 
 let hub: FakeHub;
 let mirror: Mirror;
@@ -48,7 +49,10 @@ describe('pull through to a Docker-Hub-like upstream', () => {
     expect(hub.count({ method: 'GET' })).toBe(0);
     expect(hub.count({ server: 'registry', method: 'HEAD', path: '/v2/library/node/manifests/17-alpine' })).toBe(1);
     expect(hub.count({ server: 'cdn' })).toBe(0);
-    const cacheOf = mirror.logs.requests().filter((l) => String(l.path).includes('/blobs/')).map((l) => l.cache);
+    const blobLines = () => mirror.logs.requests().filter((l) => String(l.path).includes('/blobs/'));
+    // A line is written when the response has closed, which may be just after the client has its bytes.
+    await waitFor(() => blobLines().length === 6, 5000, 'six blob log lines');
+    const cacheOf = blobLines().map((l) => l.cache);
     expect(cacheOf.slice(0, 3)).toEqual(['miss', 'miss', 'miss']);
     expect(cacheOf.slice(3)).toEqual(['hit', 'hit', 'hit']);
   });

@@ -34,13 +34,19 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
       );
     };
     if (outgoing) {
-      outgoing.once('close', () =>
+      // 'finish': the last byte went to the socket; 'close' without it: the transfer broke off.
+      let logged = false;
+      const once = () => {
+        if (logged) return;
+        logged = true;
         write(
           outgoing.statusCode,
           (outgoing.getHeader('content-length') as string | undefined) ?? c.res.headers.get('content-length') ?? undefined,
           outgoing.writableFinished,
-        ),
-      );
+        );
+      };
+      outgoing.once('finish', once);
+      outgoing.once('close', once);
     } else {
       write(c.res.status, c.res.headers.get('content-length') ?? undefined, true);
     }

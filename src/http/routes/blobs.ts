@@ -3,7 +3,7 @@ import { parseDigest } from '../../oci/digest.js';
 import { resolveRepository } from '../../registry/namespace.js';
 import type { BlobService } from '../../registry/types.js';
 import type { AppEnv } from '../env.js';
-import { sendStream } from '../send-stream.js';
+import { sendBody } from '../send-body.js';
 
 /** GET and HEAD /v2/<name>/blobs/<digest>, with single `Range: bytes=` requests. */
 export function blobsHandler(blobs: BlobService) {
@@ -28,7 +28,7 @@ export function blobsHandler(blobs: BlobService) {
       headers['Content-Length'] = String(size);
     }
     const status = range ? 206 : 200;
-    if (!result.stream) return new Response(null, { status, headers });
-    return sendStream(c, status, headers, result.stream);
+    if (!result.body) return new Response(null, { status, headers });
+    return sendBody(c, status, headers, result.body);
   };
 }

@@ -1,0 +1,58 @@
+import type { FileHandle } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+
+/** Bytes per read: big enough for few syscalls, small enough that 32 clients stay cheap. */
+export const PUMP_BUFFER_BYTES = 256 * 1024;
+const POOL_LIMIT = 64;
+const pool: Buffer[] = [];
+
+function take(): Buffer {
+  return pool.pop() ?? Buffer.allocUnsafeSlow(PUMP_BUFFER_BYTES);
+}
+
+function give(buffer: Buffer): void {
+  if (pool.length < POOL_LIMIT) pool.push(buffer);
+}
+
+/**
+ * Copies bytes [start, end] of a file to a writable (the HTTP response) with two pooled
+ * buffers: one is read into while the other is being written. A buffer returns to the
+ * pool only once its write has completed, so nothing is allocated per chunk and a
+ * warm blob costs no garbage collection; memory per response is two buffers.
+ * Rejects if the destination closes early (client gone) or the file is short.
+ */
+export async function pumpFile(fd: FileHandle, start: number, end: number, out: Writable): Promise<void> {
+  const buffers = [take(), take()];
+  const inflight: Array<Promise<void> | undefined> = [undefined, undefined];
+  let closedEarly: ((err: Error) => void) | undefined;
+  const closed = new Promise<never>((_, reject) => (closedEarly = reject));
+  closed.catch(() => undefined);
+  const onClose = () => closedEarly?.(new Error('destination closed before the blob was sent'));
+  out.once('close', onClose);
+  let position = start;
+  let turn = 0;
+  try {
+    while (position <= end) {
+      const buffer = buffers[turn] as Buffer;
+      if (inflight[turn]) await Promise.race([inflight[turn], closed]);
+      const length = Math.min(buffer.length, end - position + 1);
+      const { bytesRead } = await fd.read(buffer, 0, length, position);
+      if (bytesRead === 0) throw new Error('blob file is shorter than its record');
+      position += bytesRead;
+      const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      const write = new Promise<void>((resolve, reject) => out.write(chunk, (err) => (err ? reject(err) : resolve())));
+      write.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+      inflight[turn] = write;
+      turn ^= 1;
+    }
+    await Promise.race([Promise.all(inflight), closed]);
+  } finally {
+    out.off('close', onClose);
+    // A buffer goes back to the pool once its write completed; one whose write failed is left to the GC.
+    buffers.forEach((buffer, i) => {
+      const write = inflight[i];
+      if (write) write.then(() => give(buffer), () => undefined);
+      else give(buffer);
+    });
+  }
+}
