@@ -96,15 +96,19 @@ export class Fill extends EventEmitter {
     const hash = createDigester(digest.algorithm);
     const started = performance.now();
     try {
+      const writer = new BatchedWriter(this.#fd, (written) => {
+        this.written = written;
+        this.emit('progress');
+      });
       for await (const chunk of body as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        await this.#fd.write(chunk, 0, chunk.length, this.written);
-        this.written += chunk.length;
-        if (this.expectedSize !== undefined && this.written > this.expectedSize) {
+        if (this.expectedSize !== undefined && writer.received + chunk.length > this.expectedSize) {
           throw new UpstreamError('SIZE_INVALID', 'upstream sent more bytes than announced', 'invalid', { status: 502 });
         }
-        this.emit('progress');
+        hash.update(chunk);
+        // Coalesce while the upstream is ahead of us; write at once when it pauses, so readers never wait on a batch.
+        await writer.add(chunk, body.readableLength === 0);
       }
+      await writer.finish();
       if (this.expectedSize !== undefined && this.written !== this.expectedSize) {
         throw new UpstreamError('SIZE_INVALID', `upstream sent ${this.written} of ${this.expectedSize} bytes`, 'invalid', { status: 502 });
       }
@@ -211,5 +215,77 @@ class FillReader extends Readable {
       this.#release();
     }
     callback(err);
+  }
+}
+
+/** Bytes gathered before a write when the upstream is faster than the disk. */
+const WRITE_BATCH_BYTES = 512 * 1024;
+
+/**
+ * Appends chunks to the temp file with one write in flight while the next chunks are
+ * hashed and gathered (positional writev of the batch). `onWritten` reports how far
+ * the file is written, in order: readers may read up to there.
+ */
+class BatchedWriter {
+  received = 0;
+  readonly #fd: FileHandle;
+  readonly #onWritten: (written: number) => void;
+  #batch: Buffer[] = [];
+  #batchBytes = 0;
+  #offset = 0;
+  #inflight: Promise<void> = Promise.resolve();
+
+  constructor(fd: FileHandle, onWritten: (written: number) => void) {
+    this.#fd = fd;
+    this.#onWritten = onWritten;
+  }
+
+  async add(chunk: Buffer, flushNow: boolean): Promise<void> {
+    this.received += chunk.length;
+    this.#batch.push(chunk);
+    this.#batchBytes += chunk.length;
+    if (flushNow || this.#batchBytes >= WRITE_BATCH_BYTES) {
+      await this.#inflight; // at most one write in flight: memory stays two batches
+      this.#startWrite();
+    }
+  }
+
+  async finish(): Promise<void> {
+    await this.#inflight;
+    this.#startWrite();
+    await this.#inflight;
+  }
+
+  #startWrite(): void {
+    if (this.#batchBytes === 0) return;
+    const buffers = this.#batch;
+    const position = this.#offset;
+    const end = position + this.#batchBytes;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#offset = end;
+    this.#inflight = writeAll(this.#fd, buffers, position).then(() => this.#onWritten(end));
+    this.#inflight.catch(() => undefined); // awaited by the next add() or finish()
+  }
+}
+
+async function writeAll(fd: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let pending = buffers;
+  let at = position;
+  while (pending.length > 0) {
+    const { bytesWritten } = await fd.writev(pending, at);
+    at += bytesWritten;
+    // A short write: continue from where it stopped.
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const b of pending) {
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
+      rest.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+    pending = rest;
   }
 }
