@@ -65,7 +65,7 @@ export interface CargoholdOptions {
   revalidateTags?: boolean;
 }
 
-/** cargohold as `node --import tsx src/cli/index.ts serve` on a port picked here. */
+/** cargohold as `node dist/cli/index.js serve` (the build `npm start` runs) on a port picked here. */
 export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Promise<Server> {
   const port = await freePort();
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', opts.dataDir, '--upstream', opts.upstream, '--log-level', opts.logLevel ?? 'warn'];
@@ -76,7 +76,7 @@ export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Pro
   }
   // BENCH_CPU_PROF=DIR: every cargohold process writes a V8 CPU profile there when it exits.
   const env: NodeJS.ProcessEnv = process.env.BENCH_CPU_PROF ? { NODE_OPTIONS: `--import=${join(import.meta.dirname, 'cpu-profile.mjs')}` } : {};
-  const cli = startCli(args, env);
+  const cli = startCli(args, env, { built: true });
   const child = cli.child;
   let stopping: Promise<void> | undefined;
   const stop = () =>

@@ -74,7 +74,7 @@ export function renderMarkdown(r: Results): string {
   out.push(
     `Load average (1 min) ${fixed(m.loadBefore)} before the run, ${fixed(m.loadAfter ?? Number.NaN)} after: anything else running on the machine skews the figures.`,
     `Each figure is the median of ${m.runs} runs (min-max in brackets); wrk runs last ${m.seconds} s. All on loopback; load generators share the 2 CPUs with the servers.`,
-    'cargohold runs as `node --import tsx src/cli/index.ts serve --log-level warn` (no access log) unless marked info.',
+    'cargohold runs as `node dist/cli/index.js serve --log-level warn` (the compiled build `npm start` runs; no access log) unless marked info.',
     '',
   );
 
@@ -174,7 +174,7 @@ export function renderMarkdown(r: Results): string {
 
   out.push('## 5. Peak RSS (VmHWM after the scenario, MB = 10^6 bytes)', '');
   const rssRows = [
-    ['idle, right after start (node --import tsx)', fixed(r.warmRss.cargoholdIdle, 0), '-', '-'],
+    ['idle, right after start (node dist/cli/index.js)', fixed(r.warmRss.cargoholdIdle, 0), '-', '-'],
     ['1. warm throughput (server restarted first)', fixed(r.warmRss.cargohold, 0), fixed(r.warmRss.proxy, 0), `${fixed(r.warmRss.nginx, 0)} (largest worker)`],
     ['3. 20 cold clients (worst run)', fixed(Math.max(...r.cold.cargohold.rss20), 0), fixed(Math.max(...r.cold.proxy.rss20), 0), '-'],
   ];

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { waitFor } from './wait.js';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'index.ts');
+/** The compiled CLI (`npm run build`), as `npm start` and users run it. */
+export const BUILT_CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'index.js');
 
 export interface CliProcess {
   child: ChildProcess;
@@ -13,8 +15,9 @@ export interface CliProcess {
 }
 
 /** Runs the real CLI (`cargohold ...`) in a child process; tsx loads it in that same process, so its PID is the server's. */
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { built?: boolean } = {}): CliProcess {
+  const entry = options.built ? [BUILT_CLI] : ['--import', 'tsx', CLI];
+  const child = spawn(process.execPath, [...entry, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
