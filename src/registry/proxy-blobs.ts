@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { MetadataStore } from '../metadata/store.js';
 import type { Digest } from '../oci/digest.js';
 import { parseRange, type ByteRange } from '../oci/range.js';
-import { streamBody } from '../storage/blob-body.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Fill } from '../storage/fill.js';
 import { FilledElsewhere } from '../storage/fill-lock.js';
@@ -164,12 +163,12 @@ export class ProxyBlobs implements BlobService {
     }
     const range: ByteRange | undefined = size === undefined ? undefined : parseRange(req.range, size);
     if (req.head) return { digest: req.digest.value, size, range, body: undefined, cache: 'miss' };
-    const reader = fill.createReader(range?.start ?? 0, range?.end);
-    if (!reader) {
+    const body = fill.body(range?.start ?? 0, range?.end);
+    if (!body) {
       if (fill.state === 'failed') throw fill.error;
       return undefined; // committed and closed meanwhile: read it from disk
     }
-    return { digest: req.digest.value, size, range, body: streamBody(reader), cache: 'miss' };
+    return { digest: req.digest.value, size, range, body, cache: 'miss' };
   }
 
   async #headUpstream(req: Request): Promise<BlobResult> {

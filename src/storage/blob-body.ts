@@ -1,7 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { pumpFile, PUMP_BUFFER_BYTES } from './file-pump.js';
+import { fileSource, pump, PUMP_BUFFER_BYTES, type PumpSource } from './pump.js';
 
 /**
  * The bytes of a blob response, wherever they come from (a stored file or a fill in
@@ -27,7 +26,7 @@ export function fileBody(fd: FileHandle, start: number, end: number): BlobBody {
     async writeTo(out) {
       once();
       try {
-        await pumpFile(fd, start, end, out);
+        await pump(fileSource(fd), start, end, out);
       } finally {
         await fd.close().catch(() => undefined);
       }
@@ -48,11 +47,35 @@ export function fileBody(fd: FileHandle, start: number, end: number): BlobBody {
   };
 }
 
-/** A stream (a reader following a fill). */
-export function streamBody(source: Readable): BlobBody {
+/**
+ * Bytes [start, end] of a fill in progress (end Infinity: to wherever it ends). Pumped
+ * into a response like a file; as a stream only when a caller needs one.
+ */
+export function fillBody(source: PumpSource, start: number, end: number, toStream: () => Readable, release: () => void): BlobBody {
+  let used = false;
+  const once = () => {
+    if (used) throw new Error('a blob body is consumed once');
+    used = true;
+  };
   return {
-    writeTo: (out) => pipeline(source, out, { end: false }),
-    stream: () => source,
-    discard: () => source.destroy(),
+    async writeTo(out) {
+      once();
+      try {
+        await pump(source, start, end, out);
+      } finally {
+        release();
+      }
+    },
+    stream() {
+      once();
+      const stream = toStream();
+      stream.once('close', release);
+      return stream;
+    },
+    discard() {
+      if (used) return;
+      used = true;
+      release();
+    },
   };
 }

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -6,6 +5,8 @@ import { createDigester, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { UpstreamError } from '../upstream/errors.js';
 import type { StoragePaths } from './paths.js';
+import { fillBody, type BlobBody } from './blob-body.js';
+import { PUMP_BUFFER_BYTES, type PumpSource } from './pump.js';
 
 export interface FillSource {
   /** Content-Length announced by the upstream, when it sent one. */
@@ -24,8 +25,6 @@ export interface FillOptions {
 
 type FillState = 'running' | 'done' | 'failed';
 
-/** Bytes a reader asks the file for at once: large reads keep the hot path cheap. */
-const READ_CHUNK = 1024 * 1024;
 
 /**
  * One download of one blob into a temp file, hashed while written, verified, fsynced
@@ -35,7 +34,7 @@ const READ_CHUNK = 1024 * 1024;
  * held back until the digest verifies: no reader ever receives a whole blob that is
  * wrong, and on failure every reader's stream errors so clients see a broken transfer.
  */
-export class Fill extends EventEmitter {
+export class Fill {
   readonly digest: Digest;
   readonly expectedSize: number | undefined;
   written = 0;
@@ -48,15 +47,17 @@ export class Fill extends EventEmitter {
   readonly #opts: FillOptions;
   #readers = 0;
   #closed = false;
+  /** Resolves at the next progress or settlement: one promise shared by every waiting reader. */
+  #changed: Promise<void>;
+  #signalChange!: () => void;
 
   private constructor(opts: FillOptions, fd: FileHandle, tempPath: string, source: FillSource) {
-    super();
-    this.setMaxListeners(0);
     this.digest = opts.digest;
     this.expectedSize = source.size;
     this.#opts = opts;
     this.#fd = fd;
     this.#tempPath = tempPath;
+    this.#changed = this.#nextChange();
     this.settled = this.#run(source.body);
   }
 
@@ -78,17 +79,53 @@ export class Fill extends EventEmitter {
     return this.state === 'done' ? this.written : this.expectedSize;
   }
 
-  /** A stream of bytes [start, end] (inclusive) of the blob; undefined if the fill is already closed. */
-  createReader(start = 0, end?: number): Readable | undefined {
+  /**
+   * Bytes [start, end] (inclusive; end undefined: to the end) as a response body that
+   * follows the fill; undefined if the fill is already closed (read it from disk).
+   */
+  body(start = 0, end?: number): BlobBody | undefined {
     if (this.#closed || this.state === 'failed') return undefined;
     this.#readers++;
-    return new FillReader(this, start, end, () => this.#release());
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#release();
+    };
+    const last = end ?? Number.POSITIVE_INFINITY;
+    return fillBody(this.#source, start, last, () => new FillReader(this.#source, start, last), release);
   }
+
+  /** Readers wait here for bytes; the last byte is held back until the digest verifies. */
+  readonly #source: PumpSource = {
+    ready: async (position, end) => {
+      for (;;) {
+        if (this.state === 'failed') throw this.error;
+        const done = this.state === 'done';
+        const readable = done ? this.written : Math.max(0, this.written - 1);
+        const stop = Math.min(readable, end + 1);
+        if (position < stop) return stop - position;
+        if (done || position > end) return 0;
+        await this.#changed;
+      }
+    },
+    read: (buffer, length, position) => this.readAt(buffer, length, position),
+  };
 
   /** For readers: positional read on the fill's descriptor. */
   async readAt(buffer: Buffer, length: number, position: number): Promise<number> {
     const { bytesRead } = await this.#fd.read(buffer, 0, length, position);
     return bytesRead;
+  }
+
+  #nextChange(): Promise<void> {
+    return new Promise((resolve) => (this.#signalChange = resolve));
+  }
+
+  #notify(): void {
+    const signal = this.#signalChange;
+    this.#changed = this.#nextChange();
+    signal();
   }
 
   async #run(body: Readable): Promise<void> {
@@ -98,7 +135,7 @@ export class Fill extends EventEmitter {
     try {
       const writer = new BatchedWriter(this.#fd, (written) => {
         this.written = written;
-        this.emit('progress');
+        this.#notify();
       });
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (this.expectedSize !== undefined && writer.received + chunk.length > this.expectedSize) {
@@ -129,7 +166,7 @@ export class Fill extends EventEmitter {
       await unlink(this.#tempPath).catch(() => undefined);
       logger.warn({ digest: digest.value, written: this.written, err: this.error.message }, 'blob fill failed; nothing stored');
     }
-    this.emit('settled');
+    this.#notify();
     this.#maybeClose();
   }
 
@@ -145,20 +182,18 @@ export class Fill extends EventEmitter {
   }
 }
 
+/** A fill's bytes as a Readable, for callers that need a stream (the pump serves responses). */
 class FillReader extends Readable {
-  readonly #fill: Fill;
-  readonly #end: number | undefined;
-  readonly #release: () => void;
+  readonly #source: PumpSource;
+  readonly #end: number;
   #position: number;
   #reading = false;
-  #released = false;
 
-  constructor(fill: Fill, start: number, end: number | undefined, release: () => void) {
-    super({ highWaterMark: READ_CHUNK });
-    this.#fill = fill;
+  constructor(source: PumpSource, start: number, end: number) {
+    super({ highWaterMark: PUMP_BUFFER_BYTES });
+    this.#source = source;
     this.#position = start;
     this.#end = end;
-    this.#release = release;
   }
 
   override _read(): void {
@@ -170,51 +205,22 @@ class FillReader extends Readable {
     try {
       for (;;) {
         if (this.destroyed) return;
-        const fill = this.#fill;
-        if (fill.state === 'failed') {
-          this.destroy(fill.error);
-          return;
-        }
-        const done = fill.state === 'done';
-        // Hold the last byte back until the fill is verified.
-        const readable = done ? fill.written : Math.max(0, fill.written - 1);
-        const stop = this.#end === undefined ? readable : Math.min(readable, this.#end + 1);
-        if (this.#position < stop) {
-          const length = Math.min(stop - this.#position, READ_CHUNK);
-          const buffer = Buffer.allocUnsafe(length);
-          const n = await fill.readAt(buffer, length, this.#position);
-          if (n === 0) throw new Error('blob file shorter than written');
-          this.#position += n;
-          if (!this.push(n === length ? buffer : buffer.subarray(0, n))) return;
-          continue;
-        }
-        if (done || (this.#end !== undefined && this.#position > this.#end)) {
+        const available = await this.#source.ready(this.#position, this.#end);
+        if (available === 0) {
           this.push(null);
           return;
         }
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            fill.off('progress', wake);
-            fill.off('settled', wake);
-            resolve();
-          };
-          fill.on('progress', wake);
-          fill.on('settled', wake);
-        });
+        const buffer = Buffer.allocUnsafe(Math.min(available, PUMP_BUFFER_BYTES));
+        const n = await this.#source.read(buffer, buffer.length, this.#position);
+        if (n === 0) throw new Error('blob file shorter than written');
+        this.#position += n;
+        if (!this.push(n === buffer.length ? buffer : buffer.subarray(0, n))) return;
       }
     } catch (err) {
       this.destroy(err as Error);
     } finally {
       this.#reading = false;
     }
-  }
-
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    if (!this.#released) {
-      this.#released = true;
-      this.#release();
-    }
-    callback(err);
   }
 }
 

@@ -1,6 +1,24 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 
+/** Where pumped bytes come from: a stored file, or a fill that is still growing. */
+export interface PumpSource {
+  /**
+   * Resolves once bytes at `position` may be read: how many (up to `end`, inclusive),
+   * or 0 when the source ended there. Rejects if the source failed.
+   */
+  ready(position: number, end: number): Promise<number>;
+  read(buffer: Buffer, length: number, position: number): Promise<number>;
+}
+
+/** A stored file: every byte is ready. */
+export function fileSource(fd: FileHandle): PumpSource {
+  return {
+    ready: async (position, end) => Math.max(0, end - position + 1),
+    read: async (buffer, length, position) => (await fd.read(buffer, 0, length, position)).bytesRead,
+  };
+}
+
 /** Bytes per read: big enough for few syscalls, small enough that 32 clients stay cheap. */
 export const PUMP_BUFFER_BYTES = 256 * 1024;
 const POOL_LIMIT = 64;
@@ -15,13 +33,13 @@ function give(buffer: Buffer): void {
 }
 
 /**
- * Copies bytes [start, end] of a file to a writable (the HTTP response) with two pooled
- * buffers: one is read into while the other is being written. A buffer returns to the
- * pool only once its write has completed, so nothing is allocated per chunk and a
- * warm blob costs no garbage collection; memory per response is two buffers.
- * Rejects if the destination closes early (client gone) or the file is short.
+ * Copies bytes [start, end] of a source to a writable (the HTTP response) with two
+ * pooled buffers: one is read into while the other is being written. A buffer returns
+ * to the pool only once its write has completed, so nothing is allocated per chunk and
+ * serving costs no garbage collection; memory per response is two buffers. Rejects if
+ * the destination closes early (client gone), the source fails or is short.
  */
-export async function pumpFile(fd: FileHandle, start: number, end: number, out: Writable): Promise<void> {
+export async function pump(source: PumpSource, start: number, end: number, out: Writable): Promise<void> {
   const buffers = [take(), take()];
   const inflight: Array<Promise<void> | undefined> = [undefined, undefined];
   let closedEarly: ((err: Error) => void) | undefined;
@@ -35,8 +53,10 @@ export async function pumpFile(fd: FileHandle, start: number, end: number, out: 
     while (position <= end) {
       const buffer = buffers[turn] as Buffer;
       if (inflight[turn]) await Promise.race([inflight[turn], closed]);
-      const length = Math.min(buffer.length, end - position + 1);
-      const { bytesRead } = await fd.read(buffer, 0, length, position);
+      const available = await Promise.race([source.ready(position, end), closed]);
+      if (available === 0) break;
+      const length = Math.min(buffer.length, available);
+      const bytesRead = await source.read(buffer, length, position);
       if (bytesRead === 0) throw new Error('blob file is shorter than its record');
       position += bytesRead;
       const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
