@@ -42,18 +42,31 @@ function give(buffer: Buffer): void {
 export async function pump(source: PumpSource, start: number, end: number, out: Writable): Promise<void> {
   const buffers = [take(), take()];
   const inflight: Array<Promise<void> | undefined> = [undefined, undefined];
-  let closedEarly: ((err: Error) => void) | undefined;
-  const closed = new Promise<never>((_, reject) => (closedEarly = reject));
-  closed.catch(() => undefined);
-  const onClose = () => closedEarly?.(new Error('destination closed before the blob was sent'));
-  out.once('close', onClose);
+  // Each wait also ends if the client goes away. A listener per wait, removed after it:
+  // racing one long-lived promise instead would pile up a reaction per chunk.
+  const guard = <T>(promise: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      if (out.destroyed) return reject(new Error('destination closed before the blob was sent'));
+      const onClose = () => reject(new Error('destination closed before the blob was sent'));
+      out.once('close', onClose);
+      promise.then(
+        (value) => {
+          out.off('close', onClose);
+          resolve(value);
+        },
+        (err: unknown) => {
+          out.off('close', onClose);
+          reject(err);
+        },
+      );
+    });
   let position = start;
   let turn = 0;
   try {
     while (position <= end) {
       const buffer = buffers[turn] as Buffer;
-      if (inflight[turn]) await Promise.race([inflight[turn], closed]);
-      const available = await Promise.race([source.ready(position, end), closed]);
+      if (inflight[turn]) await guard(inflight[turn] as Promise<void>);
+      const available = await guard(source.ready(position, end));
       if (available === 0) break;
       const length = Math.min(buffer.length, available);
       const bytesRead = await source.read(buffer, length, position);
@@ -65,9 +78,8 @@ export async function pump(source: PumpSource, start: number, end: number, out: 
       inflight[turn] = write;
       turn ^= 1;
     }
-    await Promise.race([Promise.all(inflight), closed]);
+    await guard(Promise.all(inflight));
   } finally {
-    out.off('close', onClose);
     // A buffer goes back to the pool once its write completed; one whose write failed is left to the GC.
     buffers.forEach((buffer, i) => {
       const write = inflight[i];
