@@ -4,7 +4,8 @@ import { fileSource, pump, PUMP_BUFFER_BYTES, type PumpSource } from './pump.js'
 
 /**
  * The bytes of a blob response, wherever they come from (a stored file or a fill in
- * progress). The HTTP edge writes them into the socket; other callers take a stream.
+ * progress). The HTTP edge pumps them into the socket; other callers take a stream.
+ * Consumed once; whatever it holds (a descriptor, a reader slot) is released after.
  */
 export interface BlobBody {
   /** Writes the bytes to out without ending it; rejects if the transfer breaks. */
@@ -15,51 +16,15 @@ export interface BlobBody {
   discard(): void;
 }
 
-/** Bytes [start, end] of a stored file; the descriptor is closed when done. */
-export function fileBody(fd: FileHandle, start: number, end: number): BlobBody {
+function consumableBody(source: PumpSource, start: number, end: number, toStream: () => Readable, release: () => void): BlobBody {
   let used = false;
-  const once = () => {
+  const use = () => {
     if (used) throw new Error('a blob body is consumed once');
     used = true;
   };
   return {
     async writeTo(out) {
-      once();
-      try {
-        await pump(fileSource(fd), start, end, out);
-      } finally {
-        await fd.close().catch(() => undefined);
-      }
-    },
-    stream() {
-      once();
-      if (end < start) {
-        void fd.close().catch(() => undefined);
-        return Readable.from([]);
-      }
-      return fd.createReadStream({ start, end, highWaterMark: PUMP_BUFFER_BYTES, autoClose: true });
-    },
-    discard() {
-      if (used) return;
-      used = true;
-      void fd.close().catch(() => undefined);
-    },
-  };
-}
-
-/**
- * Bytes [start, end] of a fill in progress (end Infinity: to wherever it ends). Pumped
- * into a response like a file; as a stream only when a caller needs one.
- */
-export function fillBody(source: PumpSource, start: number, end: number, toStream: () => Readable, release: () => void): BlobBody {
-  let used = false;
-  const once = () => {
-    if (used) throw new Error('a blob body is consumed once');
-    used = true;
-  };
-  return {
-    async writeTo(out) {
-      once();
+      use();
       try {
         await pump(source, start, end, out);
       } finally {
@@ -67,7 +32,7 @@ export function fillBody(source: PumpSource, start: number, end: number, toStrea
       }
     },
     stream() {
-      once();
+      use();
       const stream = toStream();
       stream.once('close', release);
       return stream;
@@ -78,4 +43,15 @@ export function fillBody(source: PumpSource, start: number, end: number, toStrea
       release();
     },
   };
+}
+
+/** Bytes [start, end] of a stored file; the descriptor is closed when done. */
+export function fileBody(fd: FileHandle, start: number, end: number): BlobBody {
+  const toStream = () => (end < start ? Readable.from([]) : fd.createReadStream({ start, end, highWaterMark: PUMP_BUFFER_BYTES, autoClose: false }));
+  return consumableBody(fileSource(fd), start, end, toStream, () => void fd.close().catch(() => undefined));
+}
+
+/** Bytes [start, end] of a fill in progress (end Infinity: to wherever it ends). */
+export function fillBody(source: PumpSource, start: number, end: number, toStream: () => Readable, release: () => void): BlobBody {
+  return consumableBody(source, start, end, toStream, release);
 }
