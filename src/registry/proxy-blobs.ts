@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RegistryError } from '../errors/registry-error.js';
 import type { MetadataStore } from '../metadata/store.js';
 import type { Digest } from '../oci/digest.js';
 import { parseRange, type ByteRange } from '../oci/range.js';
@@ -62,7 +63,7 @@ export class ProxyBlobs implements BlobService {
       const result = await this.#fromFill(request, fill);
       if (result) return result;
     }
-    throw new Error(`blob ${digest.value} vanished between fill and disk`);
+    throw new RegistryError('UNAVAILABLE', 'the blob changed hands between two processes; try again', { detail: { digest: digest.value } });
   }
 
   /**
@@ -89,7 +90,7 @@ export class ProxyBlobs implements BlobService {
       if (fill.state === 'failed') throw fill.error;
       return { size: fill.written, cache: 'miss' };
     }
-    throw new Error(`blob ${digest.value} vanished between fill and disk`);
+    throw new RegistryError('UNAVAILABLE', 'the blob changed hands between two processes; try again', { detail: { digest: digest.value } });
   }
 
   async #fromDisk(req: Request): Promise<BlobResult | undefined> {
