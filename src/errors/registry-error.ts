@@ -29,7 +29,3 @@ export class RegistryError extends Error {
     return { errors: [{ code: this.code, message: this.message, detail: this.detail ?? null }] };
   }
 }
-
-export function isRegistryError(err: unknown): err is RegistryError {
-  return err instanceof RegistryError;
-}

@@ -39,7 +39,3 @@ export function parseReference(reference: string): Reference {
   }
   return { kind: 'tag', tag: reference };
 }
-
-export function isValidTag(tag: string): boolean {
-  return TAG.test(tag);
-}

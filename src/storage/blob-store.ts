@@ -47,10 +47,6 @@ export class BlobStore {
     );
   }
 
-  async remove(digest: Digest): Promise<void> {
-    await unlink(this.paths.blob(digest)).catch(() => undefined);
-  }
-
   /** Removes temp files and fill locks left by processes that are no longer alive (a kill -9 mid-fill). */
   async removeOrphanTemps(): Promise<number> {
     await removeStaleLocks(this.paths);

@@ -62,10 +62,6 @@ export class FillRegistry {
     return pending;
   }
 
-  get size(): number {
-    return this.#fills.size;
-  }
-
   /** Waits for every fill in progress to settle (graceful shutdown). */
   async drain(): Promise<void> {
     const all = [...this.#fills.values()].map((p) => p.then((f) => f.settled, () => undefined));
