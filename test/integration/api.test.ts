@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { image, randomLayer } from '../fixtures/images.js';
+import { image, index, randomLayer } from '../fixtures/images.js';
 import { useHubAndMirror } from '../support/hub-fixture.js';
-import { http } from '../support/http.js';
+import { errorCode, http } from '../support/http.js';
 import { waitFor } from '../support/wait.js';
 
 const ctx = useHubAndMirror();
@@ -32,6 +32,34 @@ describe('the pull side of the API', () => {
     expect(blobHeadHit.headers['content-length']).toBe(String(layer.size));
     expect(blobHeadHit.headers['docker-content-digest']).toBe(layer.digest);
     expect(blobHeadHit.headers['accept-ranges']).toBe('bytes');
+  });
+
+  it('negotiates on Accept like distribution: an index to a client that reads only image manifests gets its linux/amd64 image', async () => {
+    const amd = image([randomLayer(10)], { architecture: 'amd64' });
+    const arm = image([randomLayer(10)], { architecture: 'arm64' });
+    const list = index(
+      [
+        { image: arm, platform: { os: 'linux', architecture: 'arm64' } },
+        { image: amd, platform: { os: 'linux', architecture: 'amd64' } },
+      ],
+      'docker',
+    );
+    ctx.hub.push('library/multi', 'latest', list);
+    const schema2 = 'application/vnd.docker.distribution.manifest.v2+json';
+    const old = await http(ctx.mirror.url, '/v2/library/multi/manifests/latest', { headers: { accept: schema2 } });
+    expect(old.status).toBe(200);
+    expect(old.headers['content-type']).toBe(schema2);
+    expect(old.headers['docker-content-digest']).toBe(amd.manifest.digest);
+    expect(old.body.equals(amd.manifest.bytes)).toBe(true);
+    const listType = 'application/vnd.docker.distribution.manifest.list.v2+json';
+    for (const accept of [`${listType}; q=0.9, ${schema2}`, '*/*', `${schema2}, */*`]) {
+      const res = await http(ctx.mirror.url, '/v2/library/multi/manifests/latest', { headers: { accept } });
+      expect(res.headers['docker-content-digest']).toBe(list.index.digest);
+    }
+    const refused = await http(ctx.mirror.url, `/v2/library/multi/manifests/${amd.manifest.digest}`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    expect([refused.status, errorCode(refused)]).toEqual([404, 'MANIFEST_UNKNOWN']);
   });
 
   it('containerd style: ?ns=docker.io is accepted', async () => {

@@ -120,3 +120,16 @@ describe('manifests', () => {
     expect(codeOf(() => parseManifest(Buffer.from(text)))).toBe('MANIFEST_INVALID');
   });
 });
+
+describe('Accept negotiation', () => {
+  it('reads the accepted types, and "anything" as undefined', async () => {
+    const { acceptedTypes } = await import('../../src/registry/negotiate.js');
+    expect(acceptedTypes(undefined)).toBeUndefined();
+    expect(acceptedTypes('*/*')).toBeUndefined();
+    expect(acceptedTypes('application/vnd.oci.image.index.v1+json, */*;q=0.8')).toBeUndefined();
+    expect([...(acceptedTypes('application/vnd.oci.image.index.v1+json; q=0.5, Application/JSON') ?? [])]).toEqual([
+      'application/vnd.oci.image.index.v1+json',
+      'application/json',
+    ]);
+  });
+});

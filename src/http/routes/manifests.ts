@@ -1,15 +1,16 @@
 import type { Context } from 'hono';
 import { parseReference } from '../../oci/reference.js';
 import { resolveRepository } from '../../registry/namespace.js';
+import { negotiate } from '../../registry/negotiate.js';
 import type { ManifestService } from '../../registry/types.js';
 import type { AppEnv } from '../env.js';
 
-/** GET and HEAD /v2/<name>/manifests/<reference>: the exact bytes received upstream, with their own media type. */
+/** GET and HEAD /v2/<name>/manifests/<reference>: the exact bytes received upstream, with their own media type (negotiated on Accept). */
 export function manifestsHandler(manifests: ManifestService) {
   return async (c: Context<AppEnv>, name: string, rawReference: string): Promise<Response> => {
     const reference = parseReference(rawReference);
     const repository = resolveRepository(name, c.req.query('ns'));
-    const result = await manifests.get(repository, reference);
+    const result = await negotiate(await manifests.get(repository, reference), c.req.header('accept'), repository, manifests);
     c.set('cache', result.cache);
     const headers = {
       'Content-Type': result.mediaType,
