@@ -31,8 +31,8 @@ export function parseCommand(args: string[], options: Options): { values: Values
 }
 
 /** Flags → config keys; file and environment as loadConfig merges them. */
-export function configFrom(values: Values, env: NodeJS.ProcessEnv, defaults: Record<string, unknown> = {}): Readonly<Config> {
-  const flags: Record<string, unknown> = { ...defaults };
+export function configFrom(values: Values, env: NodeJS.ProcessEnv): Readonly<Config> {
+  const flags: Record<string, unknown> = {};
   if (values.listen !== undefined) flags.listen = values.listen;
   if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];

@@ -16,7 +16,8 @@ export interface BlobBody {
   discard(): void;
 }
 
-function consumableBody(source: PumpSource, start: number, end: number, toStream: () => Readable, release: () => void): BlobBody {
+/** Bytes [start, end] of a pump source (end Infinity: to wherever a fill ends). */
+export function sourceBody(source: PumpSource, start: number, end: number, toStream: () => Readable, release: () => void): BlobBody {
   let used = false;
   const use = () => {
     if (used) throw new Error('a blob body is consumed once');
@@ -48,10 +49,5 @@ function consumableBody(source: PumpSource, start: number, end: number, toStream
 /** Bytes [start, end] of a stored file; the descriptor is closed when done. */
 export function fileBody(fd: FileHandle, start: number, end: number): BlobBody {
   const toStream = () => (end < start ? Readable.from([]) : fd.createReadStream({ start, end, highWaterMark: PUMP_BUFFER_BYTES, autoClose: false }));
-  return consumableBody(fileSource(fd), start, end, toStream, () => void fd.close().catch(() => undefined));
-}
-
-/** Bytes [start, end] of a fill in progress (end Infinity: to wherever it ends). */
-export function fillBody(source: PumpSource, start: number, end: number, toStream: () => Readable, release: () => void): BlobBody {
-  return consumableBody(source, start, end, toStream, release);
+  return sourceBody(fileSource(fd), start, end, toStream, () => void fd.close().catch(() => undefined));
 }

@@ -5,7 +5,7 @@ import { createDigester, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { UpstreamError } from '../upstream/errors.js';
 import type { StoragePaths } from './paths.js';
-import { fillBody, type BlobBody } from './blob-body.js';
+import { sourceBody, type BlobBody } from './blob-body.js';
 import { PUMP_BUFFER_BYTES, type PumpSource } from './pump.js';
 
 export interface FillSource {
@@ -93,7 +93,7 @@ export class Fill {
       this.#release();
     };
     const last = end ?? Number.POSITIVE_INFINITY;
-    return fillBody(this.#source, start, last, () => new FillReader(this.#source, start, last), release);
+    return sourceBody(this.#source, start, last, () => new FillReader(this.#source, start, last), release);
   }
 
   /** Readers wait here for bytes; the last byte is held back until the digest verifies. */
@@ -109,14 +109,9 @@ export class Fill {
         await this.#changed;
       }
     },
-    read: (buffer, length, position) => this.readAt(buffer, length, position),
+    // Positional reads on the fill's own descriptor: the rename into place never races them.
+    read: async (buffer, length, position) => (await this.#fd.read(buffer, 0, length, position)).bytesRead,
   };
-
-  /** For readers: positional read on the fill's descriptor. */
-  async readAt(buffer: Buffer, length: number, position: number): Promise<number> {
-    const { bytesRead } = await this.#fd.read(buffer, 0, length, position);
-    return bytesRead;
-  }
 
   #nextChange(): Promise<void> {
     return new Promise((resolve) => (this.#signalChange = resolve));

@@ -53,8 +53,7 @@ function logicalLines(text: string): string[] {
   let current = '';
   for (const raw of text.split(/\r?\n/)) {
     const trimmed = raw.trim();
-    if (trimmed.startsWith('#') && current === '') continue;
-    if (trimmed.startsWith('#')) continue; // a comment inside a continuation
+    if (trimmed.startsWith('#')) continue; // also a comment line inside a continuation
     if (trimmed.endsWith('\\')) {
       current += `${trimmed.slice(0, -1)} `;
       continue;

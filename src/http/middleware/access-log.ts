@@ -14,6 +14,8 @@ export interface AccessLogOptions {
 export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> {
   const { logger } = options;
   return async (c, next) => {
+    // Below info (e.g. --log-level warn) the access log is off: no per-request work at all.
+    if (!logger.isLevelEnabled('info')) return next();
     const started = performance.now();
     const query = c.req.url.split('?')[1];
     await next();
