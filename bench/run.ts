@@ -14,7 +14,9 @@ import { createWorld } from './world.js';
  * on loopback. Prints the markdown tables and writes them to bench/RESULTS.md.
  * Knobs (for quick trials): BENCH_RUNS (3), BENCH_SECONDS (5), BENCH_BIG_MIB (200),
  * BENCH_HUGE_MIB (1024; 0 skips the memory scenario), BENCH_OUT (bench/RESULTS.md),
- * BENCH_CPU_PROF=DIR (V8 CPU profiles of every cargohold process).
+ * BENCH_CPU_PROF=DIR (V8 CPU profiles of every cargohold process), BENCH_MEM_TRACE=DIR (peak
+ * memory by kind of every cargohold process), BENCH_ONLY=1,2,3,4,mem (run only these scenarios;
+ * 4 needs 1).
  */
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const RUNS = env('BENCH_RUNS', 3);
@@ -22,6 +24,8 @@ const SECONDS = env('BENCH_SECONDS', 5);
 const BIG_BYTES = env('BENCH_BIG_MIB', 200) * 1024 * 1024;
 const HUGE_BYTES = env('BENCH_HUGE_MIB', 1024) * 1024 * 1024;
 const OUT = process.env.BENCH_OUT ?? join(import.meta.dirname, 'RESULTS.md');
+const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+const wanted = (scenario: string) => !ONLY || ONLY.includes(scenario);
 
 async function firstLine(command: string, args: string[]): Promise<string> {
   const { stdout, stderr } = await run(command, args, { allowFail: true }).catch(() => ({ stdout: '', stderr: 'not found' }));
@@ -90,11 +94,11 @@ async function main(): Promise<number> {
     const world = await step(results, 'setup (upstream, images)', () => createWorld(ws, { runs: RUNS, seconds: SECONDS, bigBytes: BIG_BYTES }));
     if (!world) throw new Error(results.notes.join('; '));
     results.blobSize = world.big.size;
-    const warm: WarmServers | undefined = await step(results, 'scenario 1: warm blob throughput', () => warmThroughput(world, results));
-    if (warm) await step(results, 'scenario 4: warm manifests', () => warmManifests(world, warm, results));
-    await step(results, 'scenario 2: cold pull', () => coldPull(world, results));
-    await step(results, 'scenario 3: 20 cold clients', () => coldConcurrent(world, results));
-    if (HUGE_BYTES > 0) results.memory = await step(results, 'memory: 20 clients on a large blob', () => memoryScenario(world, HUGE_BYTES));
+    const warm: WarmServers | undefined = wanted('1') ? await step(results, 'scenario 1: warm blob throughput', () => warmThroughput(world, results)) : undefined;
+    if (warm && wanted('4')) await step(results, 'scenario 4: warm manifests', () => warmManifests(world, warm, results));
+    if (wanted('2')) await step(results, 'scenario 2: cold pull', () => coldPull(world, results));
+    if (wanted('3')) await step(results, 'scenario 3: 20 cold clients', () => coldConcurrent(world, results));
+    if (HUGE_BYTES > 0 && wanted('mem')) results.memory = await step(results, 'memory: 20 clients on a large blob', () => memoryScenario(world, HUGE_BYTES));
   } finally {
     await ws.close();
   }

@@ -74,8 +74,13 @@ export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Pro
     writeFileSync(config, 'upstream:\n  tagTtlSeconds: 0\n  tagTtlRules: []\n');
     args.push('--config', config);
   }
-  // BENCH_CPU_PROF=DIR: every cargohold process writes a V8 CPU profile there when it exits.
-  const env: NodeJS.ProcessEnv = process.env.BENCH_CPU_PROF ? { NODE_OPTIONS: `--import=${join(import.meta.dirname, 'cpu-profile.mjs')}` } : {};
+  // BENCH_CPU_PROF=DIR / BENCH_MEM_TRACE=DIR: every cargohold process writes a V8 CPU
+  // profile / its peak memory by kind there when it exits.
+  const preloads = [
+    process.env.BENCH_CPU_PROF ? 'cpu-profile.mjs' : undefined,
+    process.env.BENCH_MEM_TRACE ? 'memory-trace.mjs' : undefined,
+  ].flatMap((file) => (file ? [`--import=${join(import.meta.dirname, file)}`] : []));
+  const env: NodeJS.ProcessEnv = preloads.length > 0 ? { NODE_OPTIONS: preloads.join(' ') } : {};
   const cli = startCli(args, env, { built: true });
   const child = cli.child;
   let stopping: Promise<void> | undefined;

@@ -6,6 +6,7 @@ import { RegistryError } from '../errors/registry-error.js';
 import { UpstreamError } from '../upstream/errors.js';
 import type { StoragePaths } from './paths.js';
 import { sourceBody, type BlobBody } from './blob-body.js';
+import { LiveTail } from './live-tail.js';
 import { PUMP_BUFFER_BYTES, type PumpSource } from './pump.js';
 
 export interface FillSource {
@@ -28,15 +29,20 @@ type FillState = 'running' | 'done' | 'failed';
 
 /**
  * One download of one blob into a temp file, hashed while written, verified, fsynced
- * and renamed into place. Readers follow the growing file with positional reads on
- * the fill's own descriptor (so the rename never races them); each reads at its own
- * pace, so a slow client never slows the fill or another client. The last byte is
- * held back until the digest verifies: no reader ever receives a whole blob that is
- * wrong, and on failure every reader's stream errors so clients see a broken transfer.
+ * and renamed into place. Readers that keep up with the download take the upstream's
+ * chunks from memory as they arrive (LiveTail); readers further behind follow the
+ * growing file with positional reads on the fill's own descriptor (so the rename never
+ * races them). Each reads at its own pace, so a slow client never slows the fill or
+ * another client. The last byte is held back until the digest verifies: no reader ever
+ * receives a whole blob that is wrong, and on failure every reader's stream errors so
+ * clients see a broken transfer.
  */
 export class Fill {
   readonly digest: Digest;
   readonly expectedSize: number | undefined;
+  /** Bytes received and hashed; readers may have all but the last of them. */
+  received = 0;
+  /** Bytes on disk. */
   written = 0;
   state: FillState = 'running';
   error: Error | undefined;
@@ -47,6 +53,7 @@ export class Fill {
   readonly #opts: FillOptions;
   #readers = 0;
   #closed = false;
+  readonly #tail = new LiveTail();
   /** Resolves at the next progress or settlement: one promise shared by every waiting reader. */
   #changed: Promise<void>;
   #signalChange!: () => void;
@@ -102,15 +109,21 @@ export class Fill {
       for (;;) {
         if (this.state === 'failed') throw this.error;
         const done = this.state === 'done';
-        const readable = done ? this.written : Math.max(0, this.written - 1);
+        const readable = done ? this.written : Math.max(0, this.received - 1);
         const stop = Math.min(readable, end + 1);
         if (position < stop) return stop - position;
         if (done || position > end) return 0;
         await this.#changed;
       }
     },
-    // Positional reads on the fill's own descriptor: the rename into place never races them.
-    read: async (buffer, length, position) => (await this.#fd.read(buffer, 0, length, position)).bytesRead,
+    read: async (buffer, length, position) => {
+      const copied = this.#tail.copy(buffer, length, position);
+      if (copied > 0) return copied;
+      // Below the tail, so on disk. Positional reads on the fill's own descriptor: the rename never races them.
+      const onDisk = Math.min(length, this.written - position);
+      return (await this.#fd.read(buffer, 0, onDisk, position)).bytesRead;
+    },
+    peek: (position, max) => this.#tail.slice(position, max),
   };
 
   #nextChange(): Promise<void> {
@@ -130,15 +143,18 @@ export class Fill {
     try {
       const writer = new BatchedWriter(this.#fd, (written) => {
         this.written = written;
-        this.#notify();
+        this.#tail.trim(written);
       });
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (this.expectedSize !== undefined && writer.received + chunk.length > this.expectedSize) {
           throw new UpstreamError('SIZE_INVALID', 'upstream sent more bytes than announced', 'invalid', { status: 502 });
         }
         hash.update(chunk);
-        // Coalesce while the upstream is ahead of us; write at once when it pauses, so readers never wait on a batch.
-        await writer.add(chunk, body.readableLength === 0);
+        this.#tail.append(chunk);
+        this.received += chunk.length;
+        this.#notify();
+        // Readers take these bytes from the tail, so writes can always be batched.
+        await writer.add(chunk);
       }
       await writer.finish();
       if (this.expectedSize !== undefined && this.written !== this.expectedSize) {
@@ -153,9 +169,11 @@ export class Fill {
       await rename(this.#tempPath, this.#opts.paths.blob(digest));
       this.#opts.onCommit(this.written);
       this.state = 'done';
+      this.#tail.clear();
       logger.info({ digest: digest.value, bytes: this.written, ms: Math.round(performance.now() - started) }, 'blob stored');
     } catch (err) {
       this.state = 'failed';
+      this.#tail.clear();
       this.error = err instanceof RegistryError ? err : new UpstreamError('UNAVAILABLE', `blob transfer failed: ${(err as Error).message}`, 'unreachable', { cause: err });
       body.destroy();
       await unlink(this.#tempPath).catch(() => undefined);
@@ -241,11 +259,11 @@ class BatchedWriter {
     this.#onWritten = onWritten;
   }
 
-  async add(chunk: Buffer, flushNow: boolean): Promise<void> {
+  async add(chunk: Buffer): Promise<void> {
     this.received += chunk.length;
     this.#batch.push(chunk);
     this.#batchBytes += chunk.length;
-    if (flushNow || this.#batchBytes >= WRITE_BATCH_BYTES) {
+    if (this.#batchBytes >= WRITE_BATCH_BYTES) {
       await this.#inflight; // at most one write in flight: memory stays two batches
       this.#startWrite();
     }

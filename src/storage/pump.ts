@@ -9,6 +9,11 @@ export interface PumpSource {
    */
   ready(position: number, end: number): Promise<number>;
   read(buffer: Buffer, length: number, position: number): Promise<number>;
+  /**
+   * Bytes at `position` that are already in memory (at most `max`), to be written as they
+   * are instead of read into a buffer; undefined when they must be read.
+   */
+  peek?(position: number, max: number): Buffer | undefined;
 }
 
 /** A stored file: every byte is ready. */
@@ -36,7 +41,8 @@ function give(buffer: Buffer): void {
  * Copies bytes [start, end] of a source to a writable (the HTTP response) with two
  * pooled buffers: one is read into while the other is being written. A buffer returns
  * to the pool only once its write has completed, so nothing is allocated per chunk and
- * serving costs no garbage collection; memory per response is two buffers. Rejects if
+ * serving costs no garbage collection; memory per response is two buffers. Bytes the
+ * source already holds in memory (a fill's newest chunks) are written as they are. Rejects if
  * the destination closes early (client gone), the source fails or is short.
  */
 export async function pump(source: PumpSource, start: number, end: number, out: Writable): Promise<void> {
@@ -69,10 +75,13 @@ export async function pump(source: PumpSource, start: number, end: number, out: 
       const available = await guard(source.ready(position, end));
       if (available === 0) break;
       const length = Math.min(buffer.length, available);
-      const bytesRead = await source.read(buffer, length, position);
-      if (bytesRead === 0) throw new Error('blob file is shorter than its record');
-      position += bytesRead;
-      const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      let chunk = source.peek?.(position, length);
+      if (!chunk) {
+        const bytesRead = await source.read(buffer, length, position);
+        if (bytesRead === 0) throw new Error('blob file is shorter than its record');
+        chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      }
+      position += chunk.length;
       const write = new Promise<void>((resolve, reject) => out.write(chunk, (err) => (err ? reject(err) : resolve())));
       write.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
       inflight[turn] = write;
