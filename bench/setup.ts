@@ -65,7 +65,7 @@ export interface CargoholdOptions {
   revalidateTags?: boolean;
 }
 
-/** cargohold as `node dist/cli/index.js serve` (the build `npm start` runs) on a port picked here. */
+/** cargohold as `npm start` runs it (`node FLAGS dist/cli/index.js serve`) on a port picked here. */
 export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Promise<Server> {
   const port = await freePort();
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', opts.dataDir, '--upstream', opts.upstream, '--log-level', opts.logLevel ?? 'warn'];
@@ -80,7 +80,7 @@ export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Pro
     process.env.BENCH_CPU_PROF ? 'cpu-profile.mjs' : undefined,
     process.env.BENCH_MEM_TRACE ? 'memory-trace.mjs' : undefined,
   ].flatMap((file) => (file ? [`--import=${join(import.meta.dirname, file)}`] : []));
-  const env: NodeJS.ProcessEnv = preloads.length > 0 ? { NODE_OPTIONS: preloads.join(' ') } : {};
+  const env: NodeJS.ProcessEnv = preloads.length > 0 ? { NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', ...preloads].join(' ').trim() } : {};
   const cli = startCli(args, env, { built: true });
   const child = cli.child;
   let stopping: Promise<void> | undefined;

@@ -1,10 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from './wait.js';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'index.ts');
 /** The compiled CLI (`npm run build`), as `npm start` and users run it. */
 export const BUILT_CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'index.js');
+
+/** The node flags `npm start` runs the server with (package.json scripts.start: `node FLAGS dist/cli/index.js serve`). */
+export function startNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.split(/\s+/);
+  return words.slice(words.indexOf('node') + 1, words.indexOf('dist/cli/index.js'));
+}
 
 export interface CliProcess {
   child: ChildProcess;
@@ -16,7 +24,7 @@ export interface CliProcess {
 
 /** Runs the real CLI (`cargohold ...`) in a child process; tsx loads it in that same process, so its PID is the server's. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { built?: boolean } = {}): CliProcess {
-  const entry = options.built ? [BUILT_CLI] : ['--import', 'tsx', CLI];
+  const entry = options.built ? [...startNodeFlags(), BUILT_CLI] : ['--import', 'tsx', CLI];
   const child = spawn(process.execPath, [...entry, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
