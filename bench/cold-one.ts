@@ -18,7 +18,9 @@ try {
     const dir = ws.dir(`c${i}`);
     const c = await startCargohold(ws, { dataDir: join(dir, 'data'), upstream: world.upstream.url });
     times.cargohold?.push(await fetchOnce(blobUrl(c.url, world.big)));
+    const stopAt = performance.now();
     await c.stop();
+    console.log('cargohold stop ms', Math.round(performance.now() - stopAt));
     const p = await startRegistry(ws, join(dir, 'proxy'), world.upstream.url);
     times.proxy?.push(await fetchOnce(blobUrl(p.url, world.big)));
     await p.stop();

@@ -4,8 +4,10 @@
 import { Session } from 'node:inspector';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
-const dir = process.env.BENCH_CPU_PROF;
+// Only in the main thread: workers (the hashing thread) inherit the preload.
+const dir = isMainThread ? process.env.BENCH_CPU_PROF : undefined;
 if (dir) {
   const session = new Session();
   session.connect();

@@ -3,8 +3,10 @@
 // DIR when the process exits, to tell V8 heap from Buffer memory when RSS peaks.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
-const dir = process.env.BENCH_MEM_TRACE;
+// Only in the main thread: workers (the hashing thread) inherit the preload.
+const dir = isMainThread ? process.env.BENCH_MEM_TRACE : undefined;
 if (dir) {
   const peak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
   const timer = setInterval(() => {
