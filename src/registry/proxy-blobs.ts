@@ -143,6 +143,7 @@ export class ProxyBlobs implements BlobService {
     const confirmed = repositories ?? new Set([req.repository]);
     const pending = this.#fills.join(req.digest, {
       connect: () => this.#upstream.getBlob(req.repository, key),
+      resume: (offset) => this.#upstream.getBlobFrom(req.repository, key, offset),
       onCommit: (size) => this.#md.putBlob(key, size, confirmed),
     });
     if (!running) {

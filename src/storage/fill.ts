@@ -22,7 +22,12 @@ export interface FillOptions {
   logger: Logger;
   /** Records the verified blob (SQLite) after the rename, before readers see the end. */
   onCommit: (size: number) => void;
+  /** The rest of the blob from a byte offset (an upstream Range request), to resume a broken transfer. */
+  resume?: ((offset: number) => Promise<Readable>) | undefined;
 }
+
+/** Times a fill resumes after the upstream broke off, as long as each attempt made progress. */
+const MAX_RESUMES = 3;
 
 type FillState = 'running' | 'done' | 'failed';
 
@@ -136,7 +141,8 @@ export class Fill {
     signal();
   }
 
-  async #run(body: Readable): Promise<void> {
+  async #run(first: Readable): Promise<void> {
+    let body = first;
     const { digest, logger } = this.#opts;
     const hash = createDigester(digest.algorithm);
     const started = performance.now();
@@ -145,16 +151,32 @@ export class Fill {
         this.written = written;
         this.#tail.trim(written);
       });
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (this.expectedSize !== undefined && writer.received + chunk.length > this.expectedSize) {
-          throw new UpstreamError('SIZE_INVALID', 'upstream sent more bytes than announced', 'invalid', { status: 502 });
+      for (let resumes = 0; ; resumes++) {
+        const before = this.received;
+        try {
+          for await (const chunk of body as AsyncIterable<Buffer>) {
+            if (this.expectedSize !== undefined && writer.received + chunk.length > this.expectedSize) {
+              throw new UpstreamError('SIZE_INVALID', 'upstream sent more bytes than announced', 'invalid', { status: 502 });
+            }
+            hash.update(chunk);
+            this.#tail.append(chunk);
+            this.received += chunk.length;
+            this.#notify();
+            // Readers take these bytes from the tail, so writes can always be batched.
+            await writer.add(chunk);
+          }
+          if (this.expectedSize === undefined || this.received === this.expectedSize) break;
+          throw new Error(`upstream ended the blob after ${this.received} of ${this.expectedSize} bytes`);
+        } catch (err) {
+          // A broken transfer (reset, timeout, short body) of a known size resumes where it stopped;
+          // wrong content never does, nor an attempt that brought nothing.
+          const resume = this.#opts.resume;
+          const progressed = resumes === 0 || this.received > before;
+          if (!resume || err instanceof RegistryError || this.expectedSize === undefined || !progressed || resumes >= MAX_RESUMES) throw err;
+          body.destroy();
+          logger.info({ digest: digest.value, received: this.received, err: (err as Error).message }, 'upstream broke off mid-blob; resuming with Range');
+          body = await resume(this.received);
         }
-        hash.update(chunk);
-        this.#tail.append(chunk);
-        this.received += chunk.length;
-        this.#notify();
-        // Readers take these bytes from the tail, so writes can always be batched.
-        await writer.add(chunk);
       }
       await writer.finish();
       if (this.expectedSize !== undefined && this.written !== this.expectedSize) {

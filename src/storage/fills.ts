@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/digest.js';
 import { acquireFillLock } from './fill-lock.js';
@@ -7,6 +8,8 @@ import type { StoragePaths } from './paths.js';
 export interface StartFill {
   /** Opens the upstream stream; called once however many requests wait. */
   connect: () => Promise<FillSource>;
+  /** The rest of the blob from a byte offset, when the upstream broke off mid-blob. */
+  resume?: (offset: number) => Promise<Readable>;
   onCommit: (size: number) => void;
 }
 
@@ -44,7 +47,7 @@ export class FillRegistry {
       try {
         const source = await start.connect();
         const fill = await Fill.start(
-          { digest, paths: this.#paths, tempSequence: ++this.#sequence, logger: this.#logger, onCommit: start.onCommit },
+          { digest, paths: this.#paths, tempSequence: ++this.#sequence, logger: this.#logger, onCommit: start.onCommit, resume: start.resume },
           source,
         );
         void fill.settled.then(release);

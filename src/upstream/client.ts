@@ -212,6 +212,26 @@ export class UpstreamClient {
     return { size: Number.isFinite(length) && headerValue(reply.headers['content-length']) !== undefined ? length : undefined, body: reply.body };
   }
 
+  /**
+   * The rest of a blob from byte `offset` (a fill resuming after the upstream broke off):
+   * `Range: bytes=offset-`, which must be answered 206 from exactly that offset. An
+   * upstream that ignores Range (200) cannot resume: that is an error, not a restart.
+   */
+  async getBlobFrom(repository: string, digest: string, offset: number): Promise<Readable> {
+    const reply = await this.request('GET', repository, `blobs/${digest}`, { range: `bytes=${offset}-` }, 'blob');
+    if (reply.status === 200) {
+      await reply.body.dump();
+      throw new UpstreamError('UNAVAILABLE', 'upstream does not support Range on blobs: cannot resume', 'invalid', { status: 502 });
+    }
+    if (reply.status !== 206) throw await this.#statusError(reply, 'blob');
+    const start = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(headerValue(reply.headers['content-range']) ?? '')?.[1];
+    if (start === undefined || Number(start) !== offset) {
+      reply.body.destroy();
+      throw new UpstreamError('UNAVAILABLE', `upstream answered a Range from ${offset} with Content-Range "${headerValue(reply.headers['content-range']) ?? ''}"`, 'invalid', { status: 502 });
+    }
+    return reply.body;
+  }
+
   /** One page of the upstream's tag list, passed on with its `Link` to the next page. */
   async listTags(repository: string, n: number | undefined, last: string | undefined): Promise<{ tags: string[]; next: { n?: number; last: string } | undefined }> {
     const query = new URLSearchParams();

@@ -78,9 +78,45 @@ describe('one upstream fetch per blob', () => {
       ),
     );
     for (const length of results) expect(length).not.toBe(layer.size);
-    expect(hub.count({ server: 'cdn', method: 'GET' })).toBe(1);
+    // One GET, and one resume with Range that brought nothing (the link keeps breaking): then the fill gives up.
+    const gets = hub.requests.filter((r) => r.server === 'cdn' && r.method === 'GET');
+    expect(gets.map((r) => r.range)).toEqual([undefined, expect.stringMatching(/^bytes=[1-9]\d*-$/)]);
+    expect(mirror.logs.find((l) => l.msg === 'blob stored')).toBeUndefined();
     hub.blobBehaviour.delete(layer.digest);
     const again = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
     expect(again.sha256()).toBe(layer.digest);
+  });
+
+  it('a fill the upstream breaks off once resumes with Range where it stopped: every reader gets the whole blob', async () => {
+    const { hub, mirror } = ctx;
+    const layer = randomLayer(2 * 1024 * 1024);
+    hub.push('library/node', 'latest', image([layer]));
+    hub.blobBehaviour.set(layer.digest, { resetAfter: 700_000, resets: 1 });
+    const results = await Promise.all(Array.from({ length: 5 }, () => http(mirror.url, `/v2/library/node/blobs/${layer.digest}`)));
+    for (const res of results) expect([res.status, res.sha256()]).toEqual([200, layer.digest]);
+    const gets = hub.requests.filter((r) => r.server === 'cdn' && r.method === 'GET');
+    expect(gets).toHaveLength(2);
+    const resumedFrom = Number(/^bytes=(\d+)-$/.exec(gets[1]?.range ?? '')?.[1]);
+    const resumed = mirror.logs.find((l) => l.msg === 'upstream broke off mid-blob; resuming with Range');
+    expect(resumed?.received).toBe(resumedFrom); // asked for exactly the bytes it did not have
+    expect(resumedFrom).toBeGreaterThan(0);
+    expect(resumedFrom).toBeLessThanOrEqual(700_000);
+    await waitFor(() => mirror.logs.find((l) => l.msg === 'blob stored' && l.digest === layer.digest) !== undefined);
+    const cached = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
+    expect(cached.sha256()).toBe(layer.digest);
+    expect(hub.count({ server: 'cdn', method: 'GET' })).toBe(2);
+  });
+
+  it('an upstream that ignores Range cannot resume: readers fail, nothing is stored', async () => {
+    const { hub, mirror } = ctx;
+    const layer = randomLayer(2 * 1024 * 1024);
+    hub.push('library/node', 'latest', image([layer]));
+    hub.blobBehaviour.set(layer.digest, { resetAfter: 700_000, resets: 1, ignoreRange: true });
+    const res = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`).catch((err: Error) => err);
+    if (!(res instanceof Error)) expect(res.body.length).toBeLessThan(layer.size);
+    await waitFor(() => mirror.logs.find((l) => l.msg === 'blob fill failed; nothing stored') !== undefined);
+    expect(mirror.logs.find((l) => l.msg === 'blob fill failed; nothing stored')?.err).toMatch(/Range/);
+    expect(hub.count({ server: 'cdn', method: 'GET' })).toBe(2);
+    expect(mirror.logs.find((l) => l.msg === 'blob stored')).toBeUndefined();
   });
 });

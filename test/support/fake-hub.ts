@@ -12,6 +12,7 @@ export interface HubRequest {
   method: string;
   path: string;
   authorization: string | undefined;
+  range: string | undefined;
 }
 
 export interface FaultReply {
@@ -32,8 +33,12 @@ export interface BlobBehaviour {
   /** Send this many bytes, then wait for `release` before sending the rest. */
   pauseAfter?: number;
   release?: Promise<void>;
-  /** Send this many bytes, then reset the connection. */
+  /** Send the blob up to this byte offset, then reset the connection (a resumed GET from there on resets at once). */
   resetAfter?: number;
+  /** How many GETs resetAfter applies to (default: all of them). */
+  resets?: number;
+  /** Answer a Range request with the whole blob (200), as a server without Range support does. */
+  ignoreRange?: boolean;
   /** Send this many bytes and end the response early (truncated, chunked without a length). */
   truncateAt?: number;
   /** Omit Content-Length (chunked). */
@@ -140,7 +145,7 @@ export class FakeHub {
   }
 
   #record(server: HubRequest['server'], req: IncomingMessage): HubRequest {
-    const entry = { server, method: req.method ?? 'GET', path: req.url ?? '/', authorization: req.headers.authorization };
+    const entry = { server, method: req.method ?? 'GET', path: req.url ?? '/', authorization: req.headers.authorization, range: req.headers.range };
     this.requests.push(entry);
     return entry;
   }
@@ -164,12 +169,23 @@ export class FakeHub {
     const bytes = this.blobs.get(digest);
     if (!bytes) return json(res, 404, { error: 'no such blob' });
     const behaviour = this.blobBehaviour.get(digest) ?? {};
-    const body = behaviour.corrupt ? Buffer.from(bytes).fill(0x41, 0, Math.min(16, bytes.length)) : bytes;
-    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    const whole = behaviour.corrupt ? Buffer.from(bytes).fill(0x41, 0, Math.min(16, bytes.length)) : bytes;
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
+    // Like S3 or a CDN: `Range: bytes=N-` is answered 206 with the rest of the blob.
+    const from = behaviour.ignoreRange ? undefined : /^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1];
+    const start = from === undefined ? 0 : Number(from);
+    if (from !== undefined && start >= whole.length) return json(res, 416, { error: 'range not satisfiable' }, { 'content-range': `bytes */${whole.length}` });
+    const body = whole.subarray(start);
     if (!behaviour.noLength && behaviour.truncateAt === undefined) headers['content-length'] = String(body.length);
-    res.writeHead(200, headers);
+    if (from !== undefined) headers['content-range'] = `bytes ${start}-${whole.length - 1}/${whole.length}`;
+    res.writeHead(from === undefined ? 200 : 206, headers);
     if (req.method === 'HEAD') return void res.end();
-    void sendBody(res, body, behaviour);
+    let reset = behaviour.resetAfter;
+    if (reset !== undefined) {
+      const gets = this.requests.filter((r) => r.server === 'cdn' && r.method === 'GET' && r.path.startsWith(`/blobs/${digest}`)).length;
+      if (behaviour.resets !== undefined && gets > behaviour.resets) reset = undefined;
+    }
+    void sendBody(res, body, { ...behaviour, resetAfter: reset === undefined ? undefined : Math.max(0, reset - start) });
   }
 
   #onRegistry(req: IncomingMessage, res: ServerResponse): void {

@@ -13,7 +13,7 @@ export async function pushBlob(registry: string, repository: string, blob: Blob)
   location.searchParams.set('digest', blob.digest);
   const put = await fetch(location, {
     method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
+    headers: { 'content-type': 'application/octet-stream' }, // fetch sets Content-Length for a byte body
     body: new Uint8Array(blob.bytes) as Uint8Array<ArrayBuffer>,
   });
   if (put.status !== 201) throw new Error(`upload ${blob.digest} ${put.status}: ${await put.text()}`);
