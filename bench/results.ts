@@ -45,8 +45,8 @@ export interface MemoryScenario {
 export interface Results {
   meta: Meta;
   blobSize: number;
-  /** GB/s (10^9 bytes/s) with 1 and with 32 connections. */
-  throughput: Record<'cargohold' | 'nginx' | 'proxy', { c1: number[]; c32: number[] }>;
+  /** GB/s (10^9 bytes/s) with 1 and with 32 connections; node: the plain node:http file server. */
+  throughput: Record<'cargohold' | 'nginx' | 'node' | 'proxy', { c1: number[]; c32: number[] }>;
   /** cargoholdIdle: VmHWM right after start, before any request. */
   warmRss: { cargoholdIdle: number; cargohold: number; proxy: number; nginx: number };
   /** Seconds of `skopeo copy`. */
@@ -68,7 +68,7 @@ export function emptyResults(meta: Meta): Results {
   return {
     meta,
     blobSize: 0,
-    throughput: { cargohold: { c1: [], c32: [] }, nginx: { c1: [], c32: [] }, proxy: { c1: [], c32: [] } },
+    throughput: { cargohold: { c1: [], c32: [] }, nginx: { c1: [], c32: [] }, node: { c1: [], c32: [] }, proxy: { c1: [], c32: [] } },
     warmRss: { cargoholdIdle: Number.NaN, cargohold: Number.NaN, proxy: Number.NaN, nginx: Number.NaN },
     coldPull: { cargohold: [], direct: [] },
     cold: { cargohold: emptyCold(), proxy: emptyCold() },

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCli } from '../test/support/cli-process.js';
+import { startCli, startNodeFlags } from '../test/support/cli-process.js';
 import { freePort, startDaemon, startDistribution, type Distribution } from '../test/support/peers.js';
 import { waitFor } from '../test/support/wait.js';
 
@@ -182,6 +182,29 @@ export async function startNginx(ws: Workspace, dataDir: string): Promise<Server
     throw err;
   }
   return { name: 'nginx', url, host: `127.0.0.1:${port}`, pid: daemon.process.pid as number, stop: () => daemon.stop() };
+}
+
+/** The plain node:http file server (bench/node-file-server.mjs) on cargohold's blob files, with npm start's node flags. */
+export async function startNodeFileServer(ws: Workspace, dataDir: string): Promise<Server> {
+  const port = await freePort();
+  const script = join(import.meta.dirname, 'node-file-server.mjs');
+  const daemon = startDaemon(process.execPath, [...startNodeFlags(), script, String(port), dataDir], join(ws.dir('node-file-server'), 'stderr.log'));
+  ws.defer(() => daemon.stop());
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      async () => {
+        if (daemon.process.exitCode !== null) throw new Error(`node file server exited:\n${daemon.log()}`);
+        return (await fetch(`${url}/v2/`).catch(() => undefined))?.status === 200;
+      },
+      15_000,
+      'the node file server to listen',
+    );
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+  return { name: 'node file server', url, host: `127.0.0.1:${port}`, pid: daemon.process.pid as number, stop: () => daemon.stop() };
 }
 
 /** Child PIDs of a process (nginx's workers). */

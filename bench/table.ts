@@ -87,8 +87,12 @@ export function renderMarkdown(r: Results): string {
       [
         ['cargohold', spread(t.cargohold.c1), spread(t.cargohold.c32)],
         ['nginx (sendfile, same file)', spread(t.nginx.c1), spread(t.nginx.c32)],
+        ['plain node:http file server (same file, one process)', spread(t.node.c1), spread(t.node.c32)],
         ['distribution proxy', spread(t.proxy.c1), spread(t.proxy.c32)],
         ['cargohold / nginx', times(ratio(t.cargohold.c1, t.nginx.c1)), times(ratio(t.cargohold.c32, t.nginx.c32))],
+        ['plain node:http / nginx', times(ratio(t.node.c1, t.nginx.c1)), times(ratio(t.node.c32, t.nginx.c32))],
+        ['cargohold / plain node:http', times(ratio(t.cargohold.c1, t.node.c1)), times(ratio(t.cargohold.c32, t.node.c32))],
+        ['distribution / nginx', times(ratio(t.proxy.c1, t.nginx.c1)), times(ratio(t.proxy.c32, t.nginx.c32))],
         ['cargohold / distribution', times(ratio(t.cargohold.c1, t.proxy.c1)), times(ratio(t.cargohold.c32, t.proxy.c32))],
       ],
     ),

@@ -2,7 +2,7 @@ import { hasTool } from '../test/support/peers.js';
 import { abHead, concurrentDownloads, wrk, type WrkOptions } from './load.js';
 import { logMark, peakRssMb, upstreamBlobGets, upstreamManifestRequests, waitLogQuiet } from './measure.js';
 import type { ManifestCase, ManifestServer, Results } from './results.js';
-import { childPids, startCargohold, startNginx, startRegistry, type Server } from './setup.js';
+import { childPids, startCargohold, startNginx, startNodeFileServer, startRegistry, type Server } from './setup.js';
 import { blobUrl, MANIFEST_ACCEPT, type World } from './world.js';
 
 /** Servers left running by the throughput scenario, already warm, for the manifest scenario. */
@@ -15,7 +15,8 @@ export interface WarmServers {
 /**
  * Scenario 1: warm blob throughput. cargohold and the distribution proxy are warmed
  * with one full GET, then restarted (so VmHWM is this scenario's); nginx serves
- * cargohold's own blob file with sendfile.
+ * cargohold's own blob file with sendfile, and a plain node:http server serves it from
+ * one Node process (what Node itself can do here, without any registry logic).
  */
 export async function warmThroughput(world: World, results: Results): Promise<WarmServers> {
   const { ws, upstream, big } = world;
@@ -34,6 +35,7 @@ export async function warmThroughput(world: World, results: Results): Promise<Wa
   const servers = {
     cargohold: await startCargohold(ws, { dataDir: cargoholdDir, upstream: upstream.url }),
     nginx: await startNginx(ws, cargoholdDir),
+    node: await startNodeFileServer(ws, cargoholdDir),
     proxy: await startRegistry(ws, proxyDir, upstream.url),
   };
   const idle = peakRssMb(servers.cargohold.pid);
@@ -62,6 +64,7 @@ export async function warmThroughput(world: World, results: Results): Promise<Wa
     nginx: Math.max(0, ...workers),
   };
   await servers.nginx.stop();
+  await servers.node.stop();
   return { cargohold: servers.cargohold, proxy: servers.proxy, cargoholdDir };
 }
 
