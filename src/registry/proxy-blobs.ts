@@ -4,7 +4,7 @@ import type { MetadataStore } from '../metadata/store.js';
 import type { Digest } from '../oci/digest.js';
 import { parseRange, type ByteRange } from '../oci/range.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { Fill } from '../storage/fill.js';
+import type { FillView } from '../storage/fill-view.js';
 import { FilledElsewhere } from '../storage/fill-lock.js';
 import type { FillRegistry } from '../storage/fills.js';
 import type { UpstreamClient } from '../upstream/client.js';
@@ -52,7 +52,7 @@ export class ProxyBlobs implements BlobService {
     for (let round = 0; round < 2; round++) {
       const local = await this.#fromDisk(request);
       if (local) return local;
-      let fill: Fill | undefined;
+      let fill: FillView | undefined;
       try {
         fill = await this.#fill(request);
       } catch (err) {
@@ -79,9 +79,9 @@ export class ProxyBlobs implements BlobService {
         return { size: row.size, cache: 'hit' };
       }
       if (row) this.#md.deleteBlob(digest.value);
-      let fill: Fill;
+      let fill: FillView;
       try {
-        fill = (await this.#fill(request)) as Fill;
+        fill = (await this.#fill(request)) as FillView;
       } catch (err) {
         if (err instanceof FilledElsewhere) continue;
         throw err;
@@ -126,7 +126,7 @@ export class ProxyBlobs implements BlobService {
   }
 
   /** The fill for this digest (joined or started), or undefined for a HEAD with no fill running. */
-  async #fill(req: Request): Promise<Fill | undefined> {
+  async #fill(req: Request): Promise<FillView | undefined> {
     const key = req.digest.value;
     let repositories = this.#fillRepositories.get(key);
     const running = this.#fills.current(req.digest);
@@ -152,10 +152,14 @@ export class ProxyBlobs implements BlobService {
       };
       pending.then((fill) => fill.settled.then(forget), forget);
     }
-    return pending;
+    const fill = await pending;
+    // Another process's fill was started for whatever repository it was asked for: every
+    // request that joins it here has its own repository confirmed by the upstream.
+    if (fill.remote) await this.#upstream.headBlob(req.repository, key);
+    return fill;
   }
 
-  async #fromFill(req: Request, fill: Fill): Promise<BlobResult | undefined> {
+  async #fromFill(req: Request, fill: FillView): Promise<BlobResult | undefined> {
     let size = fill.size;
     if (size === undefined && (req.range !== undefined || req.head)) {
       // No announced length: a Range or HEAD is answered once the blob is complete.

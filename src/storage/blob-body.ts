@@ -51,3 +51,45 @@ export function fileBody(fd: FileHandle, start: number, end: number): BlobBody {
   const toStream = () => (end < start ? Readable.from([]) : fd.createReadStream({ start, end, highWaterMark: PUMP_BUFFER_BYTES, autoClose: false }));
   return sourceBody(fileSource(fd), start, end, toStream, () => void fd.close().catch(() => undefined));
 }
+
+/** A growing source's bytes as a Readable, for callers that need a stream (the pump serves responses). */
+export class SourceReader extends Readable {
+  readonly #source: PumpSource;
+  readonly #end: number;
+  #position: number;
+  #reading = false;
+
+  constructor(source: PumpSource, start: number, end: number) {
+    super({ highWaterMark: PUMP_BUFFER_BYTES });
+    this.#source = source;
+    this.#position = start;
+    this.#end = end;
+  }
+
+  override _read(): void {
+    if (!this.#reading) void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#reading = true;
+    try {
+      for (;;) {
+        if (this.destroyed) return;
+        const available = await this.#source.ready(this.#position, this.#end);
+        if (available === 0) {
+          this.push(null);
+          return;
+        }
+        const buffer = Buffer.allocUnsafe(Math.min(available, PUMP_BUFFER_BYTES));
+        const n = await this.#source.read(buffer, buffer.length, this.#position);
+        if (n === 0) throw new Error('blob file shorter than written');
+        this.#position += n;
+        if (!this.push(n === buffer.length ? buffer : buffer.subarray(0, n))) return;
+      }
+    } catch (err) {
+      this.destroy(err as Error);
+    } finally {
+      this.#reading = false;
+    }
+  }
+}

@@ -1,4 +1,4 @@
-import { open, readFile, readdir, unlink } from 'node:fs/promises';
+import { open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import type { StoragePaths } from './paths.js';
@@ -8,47 +8,88 @@ export class FilledElsewhere extends Error {
   override name = 'FilledElsewhere';
 }
 
+/** What the filling process tells others: where its temp file is, and the announced size. */
+export interface FillProgress {
+  pid: number;
+  temp: string;
+  size: number | undefined;
+}
+
+export type FillClaim =
+  | {
+      kind: 'owner';
+      /** Tells other processes where to follow the fill (best effort). */
+      announce: (progress: Omit<FillProgress, 'pid'>) => Promise<void>;
+      release: () => Promise<void>;
+    }
+  | ({ kind: 'follow' } & FillProgress);
+
 const POLL_MS = 100;
 
 /**
  * One filler per digest across processes sharing a data dir (`serve` and `warm`): an
- * O_EXCL lock file holding the owner's pid. A live owner is waited for (then the blob
- * is read from disk); a dead owner's lock is taken over.
+ * O_EXCL lock file holding the owner's pid. Once the owner has its temp file it
+ * announces it (a progress file, written whole by rename), and other processes follow
+ * that file as it grows instead of waiting for the end. An owner that has not announced
+ * yet (still connecting) is waited for; a dead owner's lock is taken over.
  */
-export async function acquireFillLock(paths: StoragePaths, digest: Digest, maxWaitMs: number): Promise<() => Promise<void>> {
-  const path = paths.fillLock(digest);
+export async function claimFill(paths: StoragePaths, digest: Digest, maxWaitMs: number): Promise<FillClaim> {
+  const lock = paths.fillLock(digest);
+  const progressFile = paths.fillProgress(digest);
   const deadline = Date.now() + maxWaitMs;
   let waited = false;
   for (;;) {
     try {
-      const fd = await open(path, 'wx');
+      const fd = await open(lock, 'wx');
       await fd.writeFile(String(process.pid));
       await fd.close();
-      if (waited) throw new FilledElsewhere(); // the other process finished: its blob is on disk
-      return () => unlink(path).catch(() => undefined);
-    } catch (err) {
-      if (err instanceof FilledElsewhere) {
-        await unlink(path).catch(() => undefined);
-        throw err;
+      const release = async () => {
+        await unlink(progressFile).catch(() => undefined);
+        await unlink(lock).catch(() => undefined);
+      };
+      if (waited) {
+        await release();
+        throw new FilledElsewhere(); // the other process finished: its blob is on disk
       }
+      const announce = async (progress: Omit<FillProgress, 'pid'>) => {
+        const staging = `${progressFile}.${process.pid}.tmp`;
+        await writeFile(staging, JSON.stringify({ pid: process.pid, ...progress }));
+        await rename(staging, progressFile);
+      };
+      return { kind: 'owner', announce, release };
+    } catch (err) {
+      if (err instanceof FilledElsewhere) throw err;
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const owner = Number(await readFile(path, 'utf8').catch(() => ''));
+    const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
     if (!Number.isInteger(owner) || owner <= 0 || !isAlive(owner) || owner === process.pid || Date.now() > deadline) {
-      await unlink(path).catch(() => undefined); // stale: its owner is gone (or hung)
+      await unlink(lock).catch(() => undefined); // stale: its owner is gone (or hung)
       continue;
     }
+    const progress = await readProgress(progressFile);
+    if (progress?.pid === owner) return { kind: 'follow', ...progress };
     waited = true;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 
-/** Removes locks whose owner is no longer alive (a kill -9 mid-fill). */
+async function readProgress(file: string): Promise<FillProgress | undefined> {
+  try {
+    const value = JSON.parse(await readFile(file, 'utf8')) as Partial<FillProgress>;
+    if (!Number.isInteger(value.pid) || typeof value.temp !== 'string') return undefined;
+    return { pid: value.pid as number, temp: value.temp, size: typeof value.size === 'number' ? value.size : undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes locks and progress files whose owner is no longer alive (a kill -9 mid-fill). */
 export async function removeStaleLocks(paths: StoragePaths): Promise<void> {
   const names = await readdir(paths.locksDir).catch(() => [] as string[]);
   for (const name of names) {
     const path = join(paths.locksDir, name);
-    const owner = Number(await readFile(path, 'utf8').catch(() => ''));
+    const text = await readFile(path, 'utf8').catch(() => '');
+    const owner = name.endsWith('.lock') ? Number(text) : ((await readProgress(path))?.pid ?? Number(/\.(\d+)\.tmp$/.exec(name)?.[1]));
     if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || !isAlive(owner)) await unlink(path).catch(() => undefined);
   }
 }

@@ -1,13 +1,14 @@
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { createDigester, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { UpstreamError } from '../upstream/errors.js';
 import type { StoragePaths } from './paths.js';
-import { sourceBody, type BlobBody } from './blob-body.js';
+import { SourceReader, sourceBody, type BlobBody } from './blob-body.js';
+import type { FillView } from './fill-view.js';
 import { LiveTail } from './live-tail.js';
-import { PUMP_BUFFER_BYTES, type PumpSource } from './pump.js';
+import type { PumpSource } from './pump.js';
 
 export interface FillSource {
   /** Content-Length announced by the upstream, when it sent one. */
@@ -42,7 +43,8 @@ type FillState = 'running' | 'done' | 'failed';
  * receives a whole blob that is wrong, and on failure every reader's stream errors so
  * clients see a broken transfer.
  */
-export class Fill {
+export class Fill implements FillView {
+  readonly remote = false;
   readonly digest: Digest;
   readonly expectedSize: number | undefined;
   /** Bytes received and hashed; readers may have all but the last of them. */
@@ -86,6 +88,11 @@ export class Fill {
     return new Fill(opts, fd, tempPath, source);
   }
 
+  /** The temp file being filled (other processes follow it). */
+  get tempPath(): string {
+    return this.#tempPath;
+  }
+
   /** Total size once known: announced by the upstream, or counted at the end. */
   get size(): number | undefined {
     return this.state === 'done' ? this.written : this.expectedSize;
@@ -105,7 +112,7 @@ export class Fill {
       this.#release();
     };
     const last = end ?? Number.POSITIVE_INFINITY;
-    return sourceBody(this.#source, start, last, () => new FillReader(this.#source, start, last), release);
+    return sourceBody(this.#source, start, last, () => new SourceReader(this.#source, start, last), release);
   }
 
   /** Readers wait here for bytes; the last byte is held back until the digest verifies. */
@@ -162,8 +169,9 @@ export class Fill {
             this.#tail.append(chunk);
             this.received += chunk.length;
             this.#notify();
-            // Readers take these bytes from the tail, so writes can always be batched.
-            await writer.add(chunk);
+            // Batched while the upstream is ahead of us; written at once when it pauses, so the
+            // file stays current for late joiners and for other processes following it.
+            await writer.add(chunk, body.readableLength === 0);
           }
           if (this.expectedSize === undefined || this.received === this.expectedSize) break;
           throw new Error(`upstream ended the blob after ${this.received} of ${this.expectedSize} bytes`);
@@ -217,48 +225,6 @@ export class Fill {
   }
 }
 
-/** A fill's bytes as a Readable, for callers that need a stream (the pump serves responses). */
-class FillReader extends Readable {
-  readonly #source: PumpSource;
-  readonly #end: number;
-  #position: number;
-  #reading = false;
-
-  constructor(source: PumpSource, start: number, end: number) {
-    super({ highWaterMark: PUMP_BUFFER_BYTES });
-    this.#source = source;
-    this.#position = start;
-    this.#end = end;
-  }
-
-  override _read(): void {
-    if (!this.#reading) void this.#pump();
-  }
-
-  async #pump(): Promise<void> {
-    this.#reading = true;
-    try {
-      for (;;) {
-        if (this.destroyed) return;
-        const available = await this.#source.ready(this.#position, this.#end);
-        if (available === 0) {
-          this.push(null);
-          return;
-        }
-        const buffer = Buffer.allocUnsafe(Math.min(available, PUMP_BUFFER_BYTES));
-        const n = await this.#source.read(buffer, buffer.length, this.#position);
-        if (n === 0) throw new Error('blob file shorter than written');
-        this.#position += n;
-        if (!this.push(n === buffer.length ? buffer : buffer.subarray(0, n))) return;
-      }
-    } catch (err) {
-      this.destroy(err as Error);
-    } finally {
-      this.#reading = false;
-    }
-  }
-}
-
 /** Bytes gathered before a write when the upstream is faster than the disk. */
 const WRITE_BATCH_BYTES = 512 * 1024;
 /** Bytes written between background fdatasyncs, so the final fsync has little left to do. */
@@ -287,11 +253,11 @@ class BatchedWriter {
     this.#onWritten = onWritten;
   }
 
-  async add(chunk: Buffer): Promise<void> {
+  async add(chunk: Buffer, flushNow: boolean): Promise<void> {
     this.received += chunk.length;
     this.#batch.push(chunk);
     this.#batchBytes += chunk.length;
-    if (this.#batchBytes >= WRITE_BATCH_BYTES) {
+    if (flushNow || this.#batchBytes >= WRITE_BATCH_BYTES) {
       await this.#inflight; // at most one write in flight: memory stays two batches
       this.#startWrite();
     }

@@ -1,7 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/digest.js';
-import { acquireFillLock } from './fill-lock.js';
+import { claimFill } from './fill-lock.js';
+import type { FillView } from './fill-view.js';
+import { RemoteFill } from './remote-fill.js';
 import { Fill, type FillSource } from './fill.js';
 import type { StoragePaths } from './paths.js';
 
@@ -20,7 +22,7 @@ export interface StartFill {
  * Across processes on one data dir, a lock file does the same (see fill-lock.ts).
  */
 export class FillRegistry {
-  readonly #fills = new Map<string, Promise<Fill>>();
+  readonly #fills = new Map<string, Promise<FillView>>();
   readonly #paths: StoragePaths;
   readonly #logger: Logger;
   readonly #lockWaitMs: number;
@@ -34,26 +36,33 @@ export class FillRegistry {
   }
 
   /** The fill in progress for this digest, if any (it may still be connecting). */
-  current(digest: Digest): Promise<Fill> | undefined {
+  current(digest: Digest): Promise<FillView> | undefined {
     return this.#fills.get(digest.value);
   }
 
-  /** Joins the fill in progress or starts one. */
-  join(digest: Digest, start: StartFill): Promise<Fill> {
+  /**
+   * Joins the fill in progress (this process's, or another's on the same data dir, which
+   * is followed through its temp file) or starts one.
+   */
+  join(digest: Digest, start: StartFill): Promise<FillView> {
     const existing = this.#fills.get(digest.value);
     if (existing) return existing;
-    const pending = (async () => {
-      const release = await acquireFillLock(this.#paths, digest, this.#lockWaitMs);
+    const pending = (async (): Promise<FillView> => {
+      const claim = await claimFill(this.#paths, digest, this.#lockWaitMs);
+      if (claim.kind === 'follow') return RemoteFill.follow(digest, claim, this.#paths, this.#logger);
       try {
         const source = await start.connect();
         const fill = await Fill.start(
           { digest, paths: this.#paths, tempSequence: ++this.#sequence, logger: this.#logger, onCommit: start.onCommit, resume: start.resume },
           source,
         );
-        void fill.settled.then(release);
+        await claim.announce({ temp: fill.tempPath, size: fill.expectedSize }).catch((err: Error) => {
+          this.#logger.debug({ digest: digest.value, err: err.message }, 'cannot announce the fill to other processes; they will wait for its end');
+        });
+        void fill.settled.then(claim.release);
         return fill;
       } catch (err) {
-        await release();
+        await claim.release();
         throw err;
       }
     })();

@@ -9,6 +9,7 @@ import type { Digest } from '../oci/digest.js';
  *     blobs/<alg>/<ab>/<hex>  verified blobs, one file per digest
  *     tmp/<hex>.<pid>.<n>     fills in progress; a dead pid's files are removed at start
  *     locks/<alg>-<hex>.lock  which process fills a digest (several processes may share a data dir)
+ *     locks/<alg>-<hex>.fill  that fill's temp file and size, for other processes to follow
  *
  * Every path is built here from a parsed Digest (validated hex), so no client input
  * can name a path outside the data directory.
@@ -39,6 +40,11 @@ export class StoragePaths {
   /** Held (O_EXCL, holding the owner's pid) by the one process filling this digest. */
   fillLock(digest: Digest): string {
     return join(this.locksDir, `${digest.algorithm}-${digest.hex}.lock`);
+  }
+
+  /** Written by the filling process once it has its temp file: where others follow the fill. */
+  fillProgress(digest: Digest): string {
+    return join(this.locksDir, `${digest.algorithm}-${digest.hex}.fill`);
   }
 
   blob(digest: Digest): string {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,5 +132,68 @@ describe('cargohold pin / pins / unpin', () => {
     const again = await runCli('unpin', 'node:17-alpine');
     expect(again.code).toBe(1);
     expect(again.output).toContain('was not pinned');
+  });
+});
+
+describe('serve and warm on one data dir', () => {
+  it("a client of serve streams warm's download as it arrives (following the other process's temp file), with one upstream GET", async () => {
+    const layer = randomLayer(1024 * 1024);
+    hub.push('library/big', 'latest', image([layer]));
+    let release!: () => void;
+    hub.blobBehaviour.set(layer.digest, { pauseAfter: 300_000, release: new Promise<void>((r) => (release = r)) });
+    const server = cli('serve', '--listen', '127.0.0.1:0');
+    const base = `http://127.0.0.1:${await server.port()}`;
+    const warm = cli('warm', 'big');
+    await waitFor(() => hub.count({ server: 'cdn', path: new RegExp(layer.digest) }) === 1);
+    const { Agent } = await import('undici');
+    const agent = new Agent();
+    try {
+      const res = await agent.request({ origin: base, path: `/v2/library/big/blobs/${layer.digest}`, method: 'GET' });
+      expect(res.statusCode).toBe(200);
+      const chunks: Buffer[] = [];
+      let received = 0;
+      const reading = (async () => {
+        for await (const chunk of res.body) {
+          chunks.push(chunk as Buffer);
+          received += (chunk as Buffer).length;
+        }
+      })();
+      // The upstream is paused at 300 000 bytes, warm holds the fill: serve's client has bytes anyway.
+      await waitFor(() => received >= 200_000);
+      expect(hub.count({ server: 'cdn', path: new RegExp(layer.digest) })).toBe(1);
+      release();
+      await reading;
+      expect(createHash('sha256').update(Buffer.concat(chunks)).digest('hex')).toBe(layer.digest.slice(7));
+    } finally {
+      await agent.close();
+    }
+    expect((await warm.exited).code).toBe(0);
+    expect(hub.count({ server: 'cdn', path: new RegExp(layer.digest) })).toBe(1);
+  });
+
+  it("warm killed mid-download: serve's client sees a broken transfer, nothing is stored, and the next request fills it afresh", async () => {
+    const layer = randomLayer(1024 * 1024);
+    hub.push('library/big', 'latest', image([layer]));
+    let release!: () => void;
+    hub.blobBehaviour.set(layer.digest, { pauseAfter: 300_000, release: new Promise<void>((r) => (release = r)) });
+    const server = cli('serve', '--listen', '127.0.0.1:0');
+    const base = `http://127.0.0.1:${await server.port()}`;
+    const warm = cli('warm', 'big');
+    await waitFor(() => hub.count({ server: 'cdn', path: new RegExp(layer.digest) }) === 1);
+    const viaServer = http(base, `/v2/library/big/blobs/${layer.digest}`).then(
+      (r) => r.body.length,
+      () => -1,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // serve is following by now
+    warm.child.kill('SIGKILL');
+    await warm.exited;
+    expect(await viaServer).not.toBe(layer.size);
+    release();
+    hub.blobBehaviour.delete(layer.digest);
+    const again = await http(base, `/v2/library/big/blobs/${layer.digest}`);
+    expect([again.status, again.sha256()]).toEqual([200, layer.digest]);
+    expect(hub.count({ server: 'cdn', path: new RegExp(layer.digest) })).toBe(2);
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
   });
 });
