@@ -49,8 +49,12 @@ export interface Results {
   throughput: Record<'cargohold' | 'nginx' | 'node' | 'proxy', { c1: number[]; c32: number[] }>;
   /** cargoholdIdle: VmHWM right after start, before any request. */
   warmRss: { cargoholdIdle: number; cargohold: number; proxy: number; nginx: number };
-  /** Seconds of `skopeo copy`. */
-  coldPull: { cargohold: number[]; direct: number[] };
+  /**
+   * Seconds of `skopeo copy`: through a cargohold started for the pull (fresh process and data
+   * dir), through one already running (it pulled another image first; this one is not cached),
+   * and straight from the upstream.
+   */
+  coldPull: { cargohold: number[]; cargoholdRunning: number[]; direct: number[] };
   cold: Record<'cargohold' | 'proxy', ColdClients>;
   /** req/s. */
   manifests: Record<ManifestServer, Partial<Record<ManifestCase, number[]>>>;
@@ -70,7 +74,7 @@ export function emptyResults(meta: Meta): Results {
     blobSize: 0,
     throughput: { cargohold: { c1: [], c32: [] }, nginx: { c1: [], c32: [] }, node: { c1: [], c32: [] }, proxy: { c1: [], c32: [] } },
     warmRss: { cargoholdIdle: Number.NaN, cargohold: Number.NaN, proxy: Number.NaN, nginx: Number.NaN },
-    coldPull: { cargohold: [], direct: [] },
+    coldPull: { cargohold: [], cargoholdRunning: [], direct: [] },
     cold: { cargohold: emptyCold(), proxy: emptyCold() },
     manifests: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },
     manifestUpstream: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },

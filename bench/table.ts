@@ -38,7 +38,9 @@ export function goals(r: Results): Goal[] {
     list.push({ goal: `warm throughput >= 2x distribution (${conns})`, measured: times(vsProxy), pass: vsProxy >= 2 });
   }
   const pull = ratio(r.coldPull.cargohold, r.coldPull.direct);
-  list.push({ goal: 'cold pull <= 1.1x direct', measured: times(pull), pass: pull <= 1.1 });
+  list.push({ goal: 'cold pull <= 1.1x direct (cargohold started for the pull)', measured: times(pull), pass: pull <= 1.1 });
+  const running = ratio(r.coldPull.cargoholdRunning, r.coldPull.direct);
+  list.push({ goal: 'cold pull <= 1.1x direct (running cargohold, image not cached)', measured: times(running), pass: running <= 1.1 });
   const bytes = Math.max(...r.cold.cargohold.bytes20) / r.blobSize;
   list.push({ goal: 'upstream bytes = 1.0x the blob for 20 cold clients (worst run)', measured: times(bytes), pass: Math.abs(bytes - 1) < 0.005 });
   const cases: Array<[ManifestCase, string]> = [['headTag', 'HEAD by tag'], ['getTag', 'GET by tag'], ['getDigest', 'GET by digest']];
@@ -106,8 +108,10 @@ export function renderMarkdown(r: Results): string {
       ['path', 'seconds'],
       [
         ['straight from the upstream', spread(p.direct)],
-        ['through cargohold (fresh data dir)', spread(p.cargohold)],
-        ['cargohold / direct', times(ratio(p.cargohold, p.direct))],
+        ['through cargohold started for this pull (fresh process and data dir)', spread(p.cargohold)],
+        ['through a running cargohold (pulled another image first; this one not cached)', spread(p.cargoholdRunning)],
+        ['cargohold started for the pull / direct', times(ratio(p.cargohold, p.direct))],
+        ['running cargohold / direct', times(ratio(p.cargoholdRunning, p.direct))],
       ],
     ),
     '',

@@ -12,6 +12,8 @@ export interface World {
   /** The ~200 MiB layer of library/big:latest. */
   big: { repository: string; digest: string; size: number };
   small: { repository: string; tag: string; digest: string };
+  /** library/warmup:latest (a 32 MiB layer): pulled first so a cargohold process is past its JIT warm-up. */
+  warmup: string;
 }
 
 export const MANIFEST_ACCEPT =
@@ -29,6 +31,7 @@ export async function createWorld(ws: Workspace, opts: { runs: number; seconds: 
   await pushImage(upstream.url, 'library/big', 'latest', big);
   const small = image([randomLayer(16 * 1024)]);
   await pushImage(upstream.url, 'library/small', 'latest', small);
+  await pushImage(upstream.url, 'library/warmup', 'latest', image([randomLayer(32 * 1024 * 1024), randomLayer(64 * 1024)]));
   return {
     ws,
     upstream,
@@ -36,6 +39,7 @@ export async function createWorld(ws: Workspace, opts: { runs: number; seconds: 
     seconds: opts.seconds,
     big: { repository: 'library/big', digest: bigLayer.digest, size: bigLayer.size },
     small: { repository: 'library/small', tag: 'latest', digest: small.manifest.digest },
+    warmup: 'library/warmup:latest',
   };
 }
 

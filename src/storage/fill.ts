@@ -153,11 +153,11 @@ export class Fill implements FillView {
     const { digest, logger } = this.#opts;
     const hash = createDigester(digest.algorithm);
     const started = performance.now();
+    const writer = new BatchedWriter(this.#fd, (written) => {
+      this.written = written;
+      this.#tail.trim(written);
+    });
     try {
-      const writer = new BatchedWriter(this.#fd, (written) => {
-        this.written = written;
-        this.#tail.trim(written);
-      });
       for (let resumes = 0; ; resumes++) {
         const before = this.received;
         try {
@@ -169,9 +169,7 @@ export class Fill implements FillView {
             this.#tail.append(chunk);
             this.received += chunk.length;
             this.#notify();
-            // Batched while the upstream is ahead of us; written at once when it pauses, so the
-            // file stays current for late joiners and for other processes following it.
-            await writer.add(chunk, body.readableLength === 0);
+            await writer.add(chunk);
           }
           if (this.expectedSize === undefined || this.received === this.expectedSize) break;
           throw new Error(`upstream ended the blob after ${this.received} of ${this.expectedSize} bytes`);
@@ -204,6 +202,7 @@ export class Fill implements FillView {
     } catch (err) {
       this.state = 'failed';
       this.#tail.clear();
+      writer.abort();
       this.error = err instanceof RegistryError ? err : new UpstreamError('UNAVAILABLE', `blob transfer failed: ${(err as Error).message}`, 'unreachable', { cause: err });
       body.destroy();
       await unlink(this.#tempPath).catch(() => undefined);
@@ -225,15 +224,21 @@ export class Fill implements FillView {
   }
 }
 
-/** Bytes gathered before a write when the upstream is faster than the disk. */
+/** Bytes gathered before a write. */
 const WRITE_BATCH_BYTES = 512 * 1024;
+/** A smaller batch is written this long after its first byte (an upstream slower than the disk, or paused). */
+const WRITE_DELAY_MS = 20;
 /** Bytes written between background fdatasyncs, so the final fsync has little left to do. */
 const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 
 /**
- * Appends chunks to the temp file with one write in flight while the next chunks are
- * hashed and gathered (positional writev of the batch). `onWritten` reports how far
- * the file is written, in order. Every SYNC_EVERY_BYTES an fdatasync runs in the
+ * Appends chunks to the temp file in batches (positional writev), one write at a time,
+ * in order, while the next chunks are hashed and gathered. A batch is written when it
+ * holds WRITE_BATCH_BYTES or WRITE_DELAY_MS after its first chunk, whichever comes
+ * first: few writes when the upstream is fast, and the file never lags the upstream by
+ * more than a moment for late joiners and for other processes following it (readers in
+ * this process take recent bytes from memory). `onWritten` reports how far the file is
+ * written, in order. Every SYNC_EVERY_BYTES an fdatasync runs in the
  * background, so the fsync before the commit (which readers wait for: the last byte is
  * held back until then) finds little to flush: ~100 ms less per 200 MiB here.
  */
@@ -244,7 +249,9 @@ class BatchedWriter {
   #batch: Buffer[] = [];
   #batchBytes = 0;
   #offset = 0;
+  /** The chain of writes, in order; rejects (and stays rejected) once a write failed. */
   #inflight: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
   #synced = 0;
   #sync: Promise<void> | undefined;
 
@@ -253,24 +260,32 @@ class BatchedWriter {
     this.#onWritten = onWritten;
   }
 
-  async add(chunk: Buffer, flushNow: boolean): Promise<void> {
+  async add(chunk: Buffer): Promise<void> {
     this.received += chunk.length;
+    if (this.#batchBytes === 0) this.#timer = setTimeout(() => this.#startWrite(), WRITE_DELAY_MS);
     this.#batch.push(chunk);
     this.#batchBytes += chunk.length;
-    if (flushNow || this.#batchBytes >= WRITE_BATCH_BYTES) {
-      await this.#inflight; // at most one write in flight: memory stays two batches
+    if (this.#batchBytes >= WRITE_BATCH_BYTES) {
+      await this.#inflight; // the previous batch is written first: memory stays about two batches
       this.#startWrite();
     }
   }
 
   async finish(): Promise<void> {
-    await this.#inflight;
     this.#startWrite();
     await this.#inflight;
     await this.#sync;
   }
 
+  /** Stops the delayed write of a fill that failed. */
+  abort(): void {
+    clearTimeout(this.#timer);
+    this.#batch = [];
+    this.#batchBytes = 0;
+  }
+
   #startWrite(): void {
+    clearTimeout(this.#timer);
     if (this.#batchBytes === 0) return;
     const buffers = this.#batch;
     const position = this.#offset;
@@ -278,7 +293,9 @@ class BatchedWriter {
     this.#batch = [];
     this.#batchBytes = 0;
     this.#offset = end;
-    this.#inflight = writeAll(this.#fd, buffers, position).then(() => {
+    // Chained: one write at a time, so `written` only grows and never passes a gap.
+    this.#inflight = this.#inflight.then(async () => {
+      await writeAll(this.#fd, buffers, position);
       this.#onWritten(end);
       this.#syncInBackground(end);
     });
