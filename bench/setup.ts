@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCli, startNodeFlags } from '../test/support/cli-process.js';
-import { freePort, startDaemon, startDistribution, type Distribution } from '../test/support/peers.js';
+import { freePort, startDaemon, startDistribution, type Daemon, type Distribution } from '../test/support/peers.js';
 import { waitFor } from '../test/support/wait.js';
 
 /**
@@ -168,19 +168,7 @@ export async function startNginx(ws: Workspace, dataDir: string): Promise<Server
   const daemon = startDaemon('nginx', ['-c', confFile, '-p', prefix, '-g', 'daemon off;'], join(prefix, 'stderr.log'));
   ws.defer(() => daemon.stop());
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitFor(
-      async () => {
-        if (daemon.process.exitCode !== null) throw new Error(`nginx exited:\n${daemon.log()}`);
-        return (await fetch(`${url}/v2/`).catch(() => undefined))?.status === 200;
-      },
-      15_000,
-      'nginx to listen',
-    );
-  } catch (err) {
-    await daemon.stop();
-    throw err;
-  }
+  await answering(url, daemon, 'nginx');
   return { name: 'nginx', url, host: `127.0.0.1:${port}`, pid: daemon.process.pid as number, stop: () => daemon.stop() };
 }
 
@@ -191,20 +179,25 @@ export async function startNodeFileServer(ws: Workspace, dataDir: string): Promi
   const daemon = startDaemon(process.execPath, [...startNodeFlags(), script, String(port), dataDir], join(ws.dir('node-file-server'), 'stderr.log'));
   ws.defer(() => daemon.stop());
   const url = `http://127.0.0.1:${port}`;
+  await answering(url, daemon, 'the node file server');
+  return { name: 'node file server', url, host: `127.0.0.1:${port}`, pid: daemon.process.pid as number, stop: () => daemon.stop() };
+}
+
+/** Waits until a daemon answers GET /v2/ with 200; stops it and throws if it exits or never does. */
+async function answering(url: string, daemon: Daemon, name: string): Promise<void> {
   try {
     await waitFor(
       async () => {
-        if (daemon.process.exitCode !== null) throw new Error(`node file server exited:\n${daemon.log()}`);
+        if (daemon.process.exitCode !== null) throw new Error(`${name} exited:\n${daemon.log()}`);
         return (await fetch(`${url}/v2/`).catch(() => undefined))?.status === 200;
       },
       15_000,
-      'the node file server to listen',
+      `${name} to answer`,
     );
   } catch (err) {
     await daemon.stop();
     throw err;
   }
-  return { name: 'node file server', url, host: `127.0.0.1:${port}`, pid: daemon.process.pid as number, stop: () => daemon.stop() };
 }
 
 /** Child PIDs of a process (nginx's workers). */

@@ -5,10 +5,8 @@ import { createDigester, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { UpstreamError } from '../upstream/errors.js';
 import type { StoragePaths } from './paths.js';
-import { SourceReader, sourceBody, type BlobBody } from './blob-body.js';
-import type { FillView } from './fill-view.js';
+import { GrowingBlob } from './growing-blob.js';
 import { LiveTail } from './live-tail.js';
-import type { PumpSource } from './pump.js';
 
 export interface FillSource {
   /** Content-Length announced by the upstream, when it sent one. */
@@ -30,7 +28,6 @@ export interface FillOptions {
 /** Times a fill resumes after the upstream broke off, as long as each attempt made progress. */
 const MAX_RESUMES = 3;
 
-type FillState = 'running' | 'done' | 'failed';
 
 
 /**
@@ -43,35 +40,19 @@ type FillState = 'running' | 'done' | 'failed';
  * receives a whole blob that is wrong, and on failure every reader's stream errors so
  * clients see a broken transfer.
  */
-export class Fill implements FillView {
+export class Fill extends GrowingBlob {
   readonly remote = false;
-  readonly digest: Digest;
-  readonly expectedSize: number | undefined;
   /** Bytes received and hashed; readers may have all but the last of them. */
   received = 0;
-  /** Bytes on disk. */
-  written = 0;
-  state: FillState = 'running';
-  error: Error | undefined;
-  /** Settles when the fill is committed or has failed (never rejects). */
   readonly settled: Promise<void>;
-  readonly #fd: FileHandle;
   readonly #tempPath: string;
   readonly #opts: FillOptions;
-  #readers = 0;
-  #closed = false;
   readonly #tail = new LiveTail();
-  /** Resolves at the next progress or settlement: one promise shared by every waiting reader. */
-  #changed: Promise<void>;
-  #signalChange!: () => void;
 
   private constructor(opts: FillOptions, fd: FileHandle, tempPath: string, source: FillSource) {
-    this.digest = opts.digest;
-    this.expectedSize = source.size;
+    super(opts.digest, source.size, fd);
     this.#opts = opts;
-    this.#fd = fd;
     this.#tempPath = tempPath;
-    this.#changed = this.#nextChange();
     this.settled = this.#run(source.body);
   }
 
@@ -93,59 +74,20 @@ export class Fill implements FillView {
     return this.#tempPath;
   }
 
-  /** Total size once known: announced by the upstream, or counted at the end. */
-  get size(): number | undefined {
-    return this.state === 'done' ? this.written : this.expectedSize;
+  /** All but the last byte received: it is held back until the digest verifies. */
+  protected override readableWhileRunning(): number {
+    return this.received - 1;
   }
 
-  /**
-   * Bytes [start, end] (inclusive; end undefined: to the end) as a response body that
-   * follows the fill; undefined if the fill is already closed (read it from disk).
-   */
-  body(start = 0, end?: number): BlobBody | undefined {
-    if (this.#closed || this.state === 'failed') return undefined;
-    this.#readers++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      this.#release();
-    };
-    const last = end ?? Number.POSITIVE_INFINITY;
-    return sourceBody(this.#source, start, last, () => new SourceReader(this.#source, start, last), release);
+  protected override async readAt(buffer: Buffer, length: number, position: number): Promise<number> {
+    const copied = this.#tail.copy(buffer, length, position);
+    if (copied > 0) return copied;
+    // Below the tail, so on disk. Positional reads on the fill's own descriptor: the rename never races them.
+    return super.readAt(buffer, Math.min(length, this.written - position), position);
   }
 
-  /** Readers wait here for bytes; the last byte is held back until the digest verifies. */
-  readonly #source: PumpSource = {
-    ready: async (position, end) => {
-      for (;;) {
-        if (this.state === 'failed') throw this.error;
-        const done = this.state === 'done';
-        const readable = done ? this.written : Math.max(0, this.received - 1);
-        const stop = Math.min(readable, end + 1);
-        if (position < stop) return stop - position;
-        if (done || position > end) return 0;
-        await this.#changed;
-      }
-    },
-    read: async (buffer, length, position) => {
-      const copied = this.#tail.copy(buffer, length, position);
-      if (copied > 0) return copied;
-      // Below the tail, so on disk. Positional reads on the fill's own descriptor: the rename never races them.
-      const onDisk = Math.min(length, this.written - position);
-      return (await this.#fd.read(buffer, 0, onDisk, position)).bytesRead;
-    },
-    peek: (position, max) => this.#tail.slice(position, max),
-  };
-
-  #nextChange(): Promise<void> {
-    return new Promise((resolve) => (this.#signalChange = resolve));
-  }
-
-  #notify(): void {
-    const signal = this.#signalChange;
-    this.#changed = this.#nextChange();
-    signal();
+  protected override peekAt(position: number, max: number): Buffer | undefined {
+    return this.#tail.slice(position, max);
   }
 
   async #run(first: Readable): Promise<void> {
@@ -153,7 +95,7 @@ export class Fill implements FillView {
     const { digest, logger } = this.#opts;
     const hash = createDigester(digest.algorithm);
     const started = performance.now();
-    const writer = new BatchedWriter(this.#fd, (written) => {
+    const writer = new BatchedWriter(this.fd, (written) => {
       this.written = written;
       this.#tail.trim(written);
     });
@@ -168,7 +110,7 @@ export class Fill implements FillView {
             hash.update(chunk);
             this.#tail.append(chunk);
             this.received += chunk.length;
-            this.#notify();
+            this.notify();
             await writer.add(chunk);
           }
           if (this.expectedSize === undefined || this.received === this.expectedSize) break;
@@ -192,7 +134,7 @@ export class Fill implements FillView {
       if (actual !== digest.value) {
         throw new UpstreamError('DIGEST_INVALID', 'upstream content does not match its digest', 'invalid', { status: 502 });
       }
-      await this.#fd.sync();
+      await this.fd.sync();
       await mkdir(this.#opts.paths.blobDir(digest), { recursive: true });
       await rename(this.#tempPath, this.#opts.paths.blob(digest));
       this.#opts.onCommit(this.written);
@@ -208,19 +150,7 @@ export class Fill implements FillView {
       await unlink(this.#tempPath).catch(() => undefined);
       logger.warn({ digest: digest.value, written: this.written, err: this.error.message }, 'blob fill failed; nothing stored');
     }
-    this.#notify();
-    this.#maybeClose();
-  }
-
-  #release(): void {
-    this.#readers--;
-    this.#maybeClose();
-  }
-
-  #maybeClose(): void {
-    if (this.#closed || this.state === 'running' || this.#readers > 0) return;
-    this.#closed = true;
-    this.#fd.close().catch(() => undefined);
+    this.settle();
   }
 }
 

@@ -2,11 +2,9 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/digest.js';
 import { UpstreamError } from '../upstream/errors.js';
-import { SourceReader, sourceBody, type BlobBody } from './blob-body.js';
 import { FilledElsewhere, isAlive, type FillProgress } from './fill-lock.js';
-import type { FillView } from './fill-view.js';
+import { GrowingBlob } from './growing-blob.js';
 import type { StoragePaths } from './paths.js';
-import type { PumpSource } from './pump.js';
 
 /** How often a followed fill is looked at (file size, commit, owner alive). */
 const POLL_MS = 20;
@@ -19,34 +17,20 @@ const POLL_MS = 20;
  * does after the owner verified the digest and fsynced. The owner removing the temp
  * file (nlink 0) or dying means the fill failed.
  */
-export class RemoteFill implements FillView {
+export class RemoteFill extends GrowingBlob {
   readonly remote = true;
-  readonly digest: Digest;
-  readonly expectedSize: number | undefined;
-  state: FillView['state'] = 'running';
-  error: Error | undefined;
-  /** Bytes seen in the owner's file so far. */
-  written = 0;
   readonly settled: Promise<void>;
-  readonly #fd: FileHandle;
   readonly #ino: number;
   readonly #owner: number;
   readonly #paths: StoragePaths;
   readonly #logger: Logger;
-  #readers = 0;
-  #closed = false;
-  #changed: Promise<void>;
-  #signalChange!: () => void;
 
   private constructor(digest: Digest, progress: FillProgress, fd: FileHandle, ino: number, paths: StoragePaths, logger: Logger) {
-    this.digest = digest;
-    this.expectedSize = progress.size;
+    super(digest, progress.size, fd);
     this.#owner = progress.pid;
-    this.#fd = fd;
     this.#ino = ino;
     this.#paths = paths;
     this.#logger = logger;
-    this.#changed = this.#nextChange();
     this.settled = this.#watch();
   }
 
@@ -64,53 +48,25 @@ export class RemoteFill implements FillView {
     return new RemoteFill(digest, progress, fd, ino, paths, logger);
   }
 
-  get size(): number | undefined {
-    return this.state === 'done' ? this.written : this.expectedSize;
+  /** All but the last byte seen in the owner's file: it is held back until the owner commits. */
+  protected override readableWhileRunning(): number {
+    return this.written - 1;
   }
-
-  body(start = 0, end?: number): BlobBody | undefined {
-    if (this.#closed || this.state === 'failed') return undefined;
-    this.#readers++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      this.#readers--;
-      this.#maybeClose();
-    };
-    const last = end ?? Number.POSITIVE_INFINITY;
-    return sourceBody(this.#source, start, last, () => new SourceReader(this.#source, start, last), release);
-  }
-
-  readonly #source: PumpSource = {
-    ready: async (position, end) => {
-      for (;;) {
-        if (this.state === 'failed') throw this.error;
-        const done = this.state === 'done';
-        const readable = done ? this.written : Math.max(0, this.written - 1);
-        const stop = Math.min(readable, end + 1);
-        if (position < stop) return stop - position;
-        if (done || position > end) return 0;
-        await this.#changed;
-      }
-    },
-    read: async (buffer, length, position) => (await this.#fd.read(buffer, 0, length, position)).bytesRead,
-  };
 
   async #watch(): Promise<void> {
     try {
       for (;;) {
-        const now = await this.#fd.stat();
+        const now = await this.fd.stat();
         const grew = now.size !== this.written;
         this.written = now.size;
         if (await this.#committed()) {
-          this.written = (await this.#fd.stat()).size;
+          this.written = (await this.fd.stat()).size;
           this.state = 'done';
           break;
         }
         if (now.nlink === 0) throw new Error('the other process removed its temp file');
         if (!isAlive(this.#owner)) throw new Error(`the filling process ${this.#owner} is gone`);
-        if (grew) this.#notify();
+        if (grew) this.notify();
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       }
     } catch (err) {
@@ -118,29 +74,12 @@ export class RemoteFill implements FillView {
       this.error = new UpstreamError('UNAVAILABLE', `blob transfer failed in another process: ${(err as Error).message}`, 'unreachable', { cause: err });
       this.#logger.warn({ digest: this.digest.value, owner: this.#owner, err: (err as Error).message }, 'followed fill failed');
     }
-    this.#notify();
-    this.#maybeClose();
+    this.settle();
   }
 
   /** The blob's final path names our file: the owner verified, fsynced and renamed it. */
   async #committed(): Promise<boolean> {
     const final = await stat(this.#paths.blob(this.digest)).catch(() => undefined);
     return final?.ino === this.#ino;
-  }
-
-  #nextChange(): Promise<void> {
-    return new Promise((resolve) => (this.#signalChange = resolve));
-  }
-
-  #notify(): void {
-    const signal = this.#signalChange;
-    this.#changed = this.#nextChange();
-    signal();
-  }
-
-  #maybeClose(): void {
-    if (this.#closed || this.state === 'running' || this.#readers > 0) return;
-    this.#closed = true;
-    this.#fd.close().catch(() => undefined);
   }
 }

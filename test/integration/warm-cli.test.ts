@@ -136,7 +136,8 @@ describe('cargohold pin / pins / unpin', () => {
 });
 
 describe('serve and warm on one data dir', () => {
-  it("a client of serve streams warm's download as it arrives (following the other process's temp file), with one upstream GET", async () => {
+  /** serve running, and warm filling a 1 MiB layer whose upstream is paused at 300 000 bytes. */
+  async function warmHoldingAFill() {
     const layer = randomLayer(1024 * 1024);
     hub.push('library/big', 'latest', image([layer]));
     let release!: () => void;
@@ -145,6 +146,10 @@ describe('serve and warm on one data dir', () => {
     const base = `http://127.0.0.1:${await server.port()}`;
     const warm = cli('warm', 'big');
     await waitFor(() => hub.count({ server: 'cdn', path: new RegExp(layer.digest) }) === 1);
+    return { layer, release, server, base, warm };
+  }
+  it("a client of serve streams warm's download as it arrives (following the other process's temp file), with one upstream GET", async () => {
+    const { layer, release, server, base, warm } = await warmHoldingAFill();
     const { Agent } = await import('undici');
     const agent = new Agent();
     try {
@@ -172,14 +177,7 @@ describe('serve and warm on one data dir', () => {
   });
 
   it("warm killed mid-download: serve's client sees a broken transfer, nothing is stored, and the next request fills it afresh", async () => {
-    const layer = randomLayer(1024 * 1024);
-    hub.push('library/big', 'latest', image([layer]));
-    let release!: () => void;
-    hub.blobBehaviour.set(layer.digest, { pauseAfter: 300_000, release: new Promise<void>((r) => (release = r)) });
-    const server = cli('serve', '--listen', '127.0.0.1:0');
-    const base = `http://127.0.0.1:${await server.port()}`;
-    const warm = cli('warm', 'big');
-    await waitFor(() => hub.count({ server: 'cdn', path: new RegExp(layer.digest) }) === 1);
+    const { layer, release, server, base, warm } = await warmHoldingAFill();
     const viaServer = http(base, `/v2/library/big/blobs/${layer.digest}`).then(
       (r) => r.body.length,
       () => -1,
