@@ -93,6 +93,10 @@ export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Pro
       clearTimeout(timer);
     })());
   ws.defer(stop);
+  // A cargohold that dies on its own is a finding: say so, with its output.
+  void cli.exited.then(({ code, signal }) => {
+    if (!stopping) process.stderr.write(`bench: cargohold (pid ${child.pid}) exited by itself (code ${code}, signal ${signal}):\n${cli.output().slice(-4000)}\n`);
+  });
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitFor(

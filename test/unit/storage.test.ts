@@ -1,5 +1,8 @@
+import { EventEmitter } from 'node:events';
+import type { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LiveTail } from '../../src/storage/live-tail.js';
+import { pump, type PumpSource } from '../../src/storage/pump.js';
 
 const chunk = (from: number, length: number) => Buffer.from(Array.from({ length }, (_, i) => (from + i) % 256));
 
@@ -35,5 +38,49 @@ describe('a fill live tail', () => {
     expect(tail2.start).toBe(2 * size);
     tail2.clear();
     expect(tail2.slice(11 * size, 1)).toBeUndefined();
+  });
+});
+
+describe('the response pump', () => {
+  /** A destination that accepts `ok` writes, then is destroyed by the next one (the client went away). */
+  class ClosingDestination extends EventEmitter {
+    destroyed = false;
+    writes = 0;
+    constructor(readonly ok: number) {
+      super();
+    }
+    write(_chunk: Buffer, callback: (err?: Error) => void): boolean {
+      this.writes++;
+      if (this.writes <= this.ok) {
+        process.nextTick(callback);
+        return true;
+      }
+      this.destroyed = true;
+      process.nextTick(() => {
+        callback(new Error('socket destroyed'));
+        this.emit('close');
+      });
+      return false;
+    }
+  }
+
+  it('a client that goes away during the last writes fails the pump, and leaves no unhandled rejection behind', async () => {
+    const data = Buffer.alloc(600 * 1024, 7); // three reads: 256 KiB, 256 KiB, 88 KiB
+    const source: PumpSource = {
+      ready: async (position, end) => Math.max(0, end - position + 1),
+      read: async (buffer, length, position) => data.copy(buffer, 0, position, position + length),
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const out = new ClosingDestination(2);
+      await expect(pump(source, 0, data.length - 1, out as unknown as Writable)).rejects.toThrow();
+      expect(out.writes).toBe(3);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
