@@ -52,9 +52,10 @@ export async function pump(source: PumpSource, start: number, end: number, out: 
   // racing one long-lived promise instead would pile up a reaction per chunk.
   const guard = <T>(promise: Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      // Handled whatever happens: a guard that gives up first must not leave it to reject unhandled.
-      promise.catch(() => undefined);
-      if (out.destroyed) return reject(new Error('destination closed before the blob was sent'));
+      if (out.destroyed) {
+        promise.catch(() => undefined); // given up on: it must not reject unhandled later
+        return reject(new Error('destination closed before the blob was sent'));
+      }
       const onClose = () => reject(new Error('destination closed before the blob was sent'));
       out.once('close', onClose);
       promise.then(
