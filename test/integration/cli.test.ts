@@ -89,11 +89,15 @@ describe('crash safety', () => {
     await first.exited;
     await Promise.all(stuck);
     expect(readdirSync(tmp)).toHaveLength(2); // killed mid-fill: the temp files are there
+    const locks = join(dataDir, 'locks');
+    // Its fill locks, and whatever it had announced of its fills (maybe a half-written announcement).
+    for (const l of layers) expect(readdirSync(locks)).toContain(`sha256-${l.digest.slice(7)}.lock`);
 
     for (const l of layers) hub.blobBehaviour.delete(l.digest);
     const second = track(startCli(args));
     const base2 = `http://127.0.0.1:${await second.port()}`;
     expect(readdirSync(tmp)).toEqual([]);
+    expect(readdirSync(locks)).toEqual([]); // the dead process's locks and fill announcements are gone
     // Every blob row's file hashes to its digest; the interrupted blobs have no row.
     const db = new Database(join(dataDir, 'cargohold.db'), { readonly: true });
     const rows = db.prepare('SELECT digest, size FROM blobs').all() as Array<{ digest: string; size: number }>;
