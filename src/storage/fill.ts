@@ -28,8 +28,6 @@ export interface FillOptions {
 /** Times a fill resumes after the upstream broke off, as long as each attempt made progress. */
 const MAX_RESUMES = 3;
 
-
-
 /**
  * One download of one blob into a temp file, hashed while written, verified, fsynced
  * and renamed into place. Readers that keep up with the download take the upstream's
@@ -91,7 +89,6 @@ export class Fill extends GrowingBlob {
   }
 
   async #run(first: Readable): Promise<void> {
-    let body = first;
     const { digest, logger } = this.#opts;
     const hash = createDigester(digest.algorithm);
     const started = performance.now();
@@ -99,37 +96,16 @@ export class Fill extends GrowingBlob {
       this.written = written;
       this.#tail.trim(written);
     });
+    const body = { current: first };
     try {
-      for (let resumes = 0; ; resumes++) {
-        const before = this.received;
-        try {
-          for await (const chunk of body as AsyncIterable<Buffer>) {
-            if (this.expectedSize !== undefined && writer.received + chunk.length > this.expectedSize) {
-              throw new UpstreamError('SIZE_INVALID', 'upstream sent more bytes than announced', 'invalid', { status: 502 });
-            }
-            hash.update(chunk);
-            this.#tail.append(chunk);
-            this.received += chunk.length;
-            this.notify();
-            await writer.add(chunk);
-          }
-          if (this.expectedSize === undefined || this.received === this.expectedSize) break;
-          throw new Error(`upstream ended the blob after ${this.received} of ${this.expectedSize} bytes`);
-        } catch (err) {
-          // A broken transfer (reset, timeout, short body) of a known size resumes where it stopped;
-          // wrong content never does, nor an attempt that brought nothing.
-          const resume = this.#opts.resume;
-          const progressed = resumes === 0 || this.received > before;
-          if (!resume || err instanceof RegistryError || this.expectedSize === undefined || !progressed || resumes >= MAX_RESUMES) throw err;
-          body.destroy();
-          logger.info({ digest: digest.value, received: this.received, err: (err as Error).message }, 'upstream broke off mid-blob; resuming with Range');
-          body = await resume(this.received);
-        }
-      }
+      await this.#download(body, (chunk) => {
+        hash.update(chunk);
+        this.#tail.append(chunk);
+        this.received += chunk.length;
+        this.notify();
+        return writer.add(chunk);
+      });
       await writer.finish();
-      if (this.expectedSize !== undefined && this.written !== this.expectedSize) {
-        throw new UpstreamError('SIZE_INVALID', `upstream sent ${this.written} of ${this.expectedSize} bytes`, 'invalid', { status: 502 });
-      }
       const actual = `${digest.algorithm}:${hash.digest('hex')}`;
       if (actual !== digest.value) {
         throw new UpstreamError('DIGEST_INVALID', 'upstream content does not match its digest', 'invalid', { status: 502 });
@@ -146,11 +122,39 @@ export class Fill extends GrowingBlob {
       this.#tail.clear();
       writer.abort();
       this.error = err instanceof RegistryError ? err : new UpstreamError('UNAVAILABLE', `blob transfer failed: ${(err as Error).message}`, 'unreachable', { cause: err });
-      body.destroy();
+      body.current.destroy();
       await unlink(this.#tempPath).catch(() => undefined);
       logger.warn({ digest: digest.value, written: this.written, err: this.error.message }, 'blob fill failed; nothing stored');
     }
     this.settle();
+  }
+
+  /**
+   * Feeds the upstream's chunks to onChunk until the blob is complete. A broken transfer
+   * (reset, timeout, short body) of a known size resumes where it stopped, as long as
+   * each try brings bytes; wrong content (a RegistryError) never does.
+   */
+  async #download(body: { current: Readable }, onChunk: (chunk: Buffer) => Promise<void>): Promise<void> {
+    const { digest, logger, resume } = this.#opts;
+    for (let resumes = 0; ; resumes++) {
+      const before = this.received;
+      try {
+        for await (const chunk of body.current as AsyncIterable<Buffer>) {
+          if (this.expectedSize !== undefined && this.received + chunk.length > this.expectedSize) {
+            throw new UpstreamError('SIZE_INVALID', 'upstream sent more bytes than announced', 'invalid', { status: 502 });
+          }
+          await onChunk(chunk);
+        }
+        if (this.expectedSize === undefined || this.received === this.expectedSize) return;
+        throw new Error(`upstream ended the blob after ${this.received} of ${this.expectedSize} bytes`);
+      } catch (err) {
+        const progressed = resumes === 0 || this.received > before;
+        if (!resume || err instanceof RegistryError || this.expectedSize === undefined || !progressed || resumes >= MAX_RESUMES) throw err;
+        body.current.destroy();
+        logger.info({ digest: digest.value, received: this.received, err: (err as Error).message }, 'upstream broke off mid-blob; resuming with Range');
+        body.current = await resume(this.received);
+      }
+    }
   }
 }
 
@@ -173,7 +177,6 @@ const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
  * held back until then) finds little to flush: ~100 ms less per 200 MiB here.
  */
 class BatchedWriter {
-  received = 0;
   readonly #fd: FileHandle;
   readonly #onWritten: (written: number) => void;
   #batch: Buffer[] = [];
@@ -191,7 +194,6 @@ class BatchedWriter {
   }
 
   async add(chunk: Buffer): Promise<void> {
-    this.received += chunk.length;
     if (this.#batchBytes === 0) this.#timer = setTimeout(() => this.#startWrite(), WRITE_DELAY_MS);
     this.#batch.push(chunk);
     this.#batchBytes += chunk.length;
