@@ -1,4 +1,4 @@
-import { open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import type { StoragePaths } from './paths.js';
@@ -15,14 +15,14 @@ export interface FillProgress {
   size: number | undefined;
 }
 
-export type FillClaim =
+export type FillClaim<F> =
   | {
       kind: 'owner';
       /** Tells other processes where to follow the fill (best effort). */
       announce: (progress: Omit<FillProgress, 'pid'>) => Promise<void>;
       release: () => Promise<void>;
     }
-  | ({ kind: 'follow' } & FillProgress);
+  | { kind: 'follow'; fill: F };
 
 const POLL_MS = 100;
 
@@ -30,10 +30,17 @@ const POLL_MS = 100;
  * One filler per digest across processes sharing a data dir (`serve` and `warm`): an
  * O_EXCL lock file holding the owner's pid. Once the owner has its temp file it
  * announces it (a progress file, written whole by rename), and other processes follow
- * that file as it grows instead of waiting for the end. An owner that has not announced
- * yet (still connecting) is waited for; a dead owner's lock is taken over.
+ * that file as it grows instead of waiting for the end (`follow` opens it; undefined when
+ * the file is already gone because the owner is committing or giving up). An owner that
+ * has not announced yet, or whose file cannot be followed, is waited for until it lets go;
+ * a dead owner's lock is taken over.
  */
-export async function claimFill(paths: StoragePaths, digest: Digest, maxWaitMs: number): Promise<FillClaim> {
+export async function claimFill<F>(
+  paths: StoragePaths,
+  digest: Digest,
+  maxWaitMs: number,
+  follow: (progress: FillProgress) => Promise<F | undefined>,
+): Promise<FillClaim<F>> {
   const lock = paths.fillLock(digest);
   const progressFile = paths.fillProgress(digest);
   const deadline = Date.now() + maxWaitMs;
@@ -62,15 +69,28 @@ export async function claimFill(paths: StoragePaths, digest: Digest, maxWaitMs: 
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
-    if (!Number.isInteger(owner) || owner <= 0 || !isAlive(owner) || owner === process.pid || Date.now() > deadline) {
+    const unreadable = !Number.isInteger(owner) || owner <= 0;
+    if (unreadable && (await isFresh(lock))) {
+      // Just created: its owner is writing its pid right now.
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      continue;
+    }
+    if (unreadable || !isAlive(owner) || owner === process.pid || Date.now() > deadline) {
       await unlink(lock).catch(() => undefined); // stale: its owner is gone (or hung)
       continue;
     }
     const progress = await readProgress(progressFile);
-    if (progress?.pid === owner) return { kind: 'follow', ...progress };
+    const fill = progress?.pid === owner ? await follow(progress) : undefined;
+    if (fill !== undefined) return { kind: 'follow', fill };
     waited = true;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
+}
+
+/** Younger than a second: a lock whose owner may still be writing its pid. */
+async function isFresh(file: string): Promise<boolean> {
+  const info = await stat(file).catch(() => undefined);
+  return info !== undefined && Date.now() - info.mtimeMs < 1000;
 }
 
 async function readProgress(file: string): Promise<FillProgress | undefined> {
@@ -90,7 +110,9 @@ export async function removeStaleLocks(paths: StoragePaths): Promise<void> {
     const path = join(paths.locksDir, name);
     const text = await readFile(path, 'utf8').catch(() => '');
     const owner = name.endsWith('.lock') ? Number(text) : ((await readProgress(path))?.pid ?? Number(/\.(\d+)\.tmp$/.exec(name)?.[1]));
-    if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || !isAlive(owner)) await unlink(path).catch(() => undefined);
+    const unreadable = !Number.isInteger(owner) || owner <= 0;
+    if (unreadable && (await isFresh(path))) continue; // being written by its owner right now
+    if (unreadable || owner === process.pid || !isAlive(owner)) await unlink(path).catch(() => undefined);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/digest.js';
-import { claimFill } from './fill-lock.js';
+import { claimFill, type FillProgress } from './fill-lock.js';
 import type { FillView } from './fill-view.js';
 import { RemoteFill } from './remote-fill.js';
 import { Fill, type FillSource } from './fill.js';
@@ -48,8 +48,9 @@ export class FillRegistry {
     const existing = this.#fills.get(digest.value);
     if (existing) return existing;
     const pending = (async (): Promise<FillView> => {
-      const claim = await claimFill(this.#paths, digest, this.#lockWaitMs);
-      if (claim.kind === 'follow') return RemoteFill.follow(digest, claim, this.#paths, this.#logger);
+      const follow = (progress: FillProgress) => RemoteFill.follow(digest, progress, this.#paths, this.#logger);
+      const claim = await claimFill(this.#paths, digest, this.#lockWaitMs, follow);
+      if (claim.kind === 'follow') return claim.fill;
       try {
         const source = await start.connect();
         const fill = await Fill.start(

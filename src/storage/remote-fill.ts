@@ -2,7 +2,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/digest.js';
 import { UpstreamError } from '../upstream/errors.js';
-import { FilledElsewhere, isAlive, type FillProgress } from './fill-lock.js';
+import { isAlive, type FillProgress } from './fill-lock.js';
 import { GrowingBlob } from './growing-blob.js';
 import type { StoragePaths } from './paths.js';
 
@@ -34,13 +34,13 @@ export class RemoteFill extends GrowingBlob {
     this.settled = this.#watch();
   }
 
-  /** Opens the owner's temp file; FilledElsewhere if it is already gone (the fill ended: look on disk). */
-  static async follow(digest: Digest, progress: FillProgress, paths: StoragePaths, logger: Logger): Promise<RemoteFill> {
+  /** Opens the owner's temp file; undefined if it is already gone (the owner is committing or giving up). */
+  static async follow(digest: Digest, progress: FillProgress, paths: StoragePaths, logger: Logger): Promise<RemoteFill | undefined> {
     let fd: FileHandle;
     try {
       fd = await open(progress.temp, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FilledElsewhere();
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
     const { ino } = await fd.stat();
