@@ -84,20 +84,29 @@ export abstract class GrowingBlob implements FillView {
   }
 
   readonly #source: PumpSource = {
-    ready: async (position, end) => {
-      for (;;) {
-        if (this.state === 'failed') throw this.error;
-        const done = this.state === 'done';
-        const readable = done ? this.written : Math.max(0, this.readableWhileRunning());
-        const stop = Math.min(readable, end + 1);
-        if (position < stop) return stop - position;
-        if (done || position > end) return 0;
-        await this.#changed;
-      }
-    },
+    ready: (position, end) => this.#readyNow(position, end) ?? this.#readyLater(position, end),
     read: (buffer, length, position) => this.readAt(buffer, length, position),
     peek: (position, max) => this.peekAt(position, max),
   };
+
+  /** Bytes readable at position right now (0: the end), or undefined to wait for more. Throws if the fill failed. */
+  #readyNow(position: number, end: number): number | undefined {
+    if (this.state === 'failed') throw this.error;
+    const done = this.state === 'done';
+    const readable = done ? this.written : Math.max(0, this.readableWhileRunning());
+    const stop = Math.min(readable, end + 1);
+    if (position < stop) return stop - position;
+    if (done || position > end) return 0;
+    return undefined;
+  }
+
+  async #readyLater(position: number, end: number): Promise<number> {
+    for (;;) {
+      await this.#changed;
+      const now = this.#readyNow(position, end);
+      if (now !== undefined) return now;
+    }
+  }
 
   #nextChange(): Promise<void> {
     return new Promise((resolve) => (this.#signalChange = resolve));

@@ -4,10 +4,11 @@ import type { Writable } from 'node:stream';
 /** Where pumped bytes come from: a stored file, or a fill that is still growing. */
 export interface PumpSource {
   /**
-   * Resolves once bytes at `position` may be read: how many (up to `end`, inclusive),
-   * or 0 when the source ended there. Rejects if the source failed.
+   * How many bytes at `position` may be read (up to `end`, inclusive), or 0 when the source
+   * ended there: at once when they are there, else a promise that resolves once they are
+   * (and rejects if the source failed).
    */
-  ready(position: number, end: number): Promise<number>;
+  ready(position: number, end: number): number | Promise<number>;
   read(buffer: Buffer, length: number, position: number): Promise<number>;
   /**
    * Bytes at `position` that are already in memory (at most `max`), to be written as they
@@ -19,7 +20,7 @@ export interface PumpSource {
 /** A stored file: every byte is ready. */
 export function fileSource(fd: FileHandle): PumpSource {
   return {
-    ready: async (position, end) => Math.max(0, end - position + 1),
+    ready: (position, end) => Math.max(0, end - position + 1),
     read: async (buffer, length, position) => (await fd.read(buffer, 0, length, position)).bytesRead,
   };
 }
@@ -48,8 +49,10 @@ function give(buffer: Buffer): void {
 export async function pump(source: PumpSource, start: number, end: number, out: Writable): Promise<void> {
   const buffers = [take(), take()];
   const inflight: Array<Promise<void> | undefined> = [undefined, undefined];
-  // Each wait also ends if the client goes away. A listener per wait, removed after it:
-  // racing one long-lived promise instead would pile up a reaction per chunk.
+  // A wait for the source also ends if the client goes away (a fill may take long to bring
+  // more). A listener per such wait, removed after it: racing one long-lived promise instead
+  // would pile up a reaction per chunk. Writes need no guard: their callback always comes,
+  // with an error if the client went away.
   const guard = <T>(promise: Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       if (out.destroyed) {
@@ -74,8 +77,9 @@ export async function pump(source: PumpSource, start: number, end: number, out: 
   try {
     while (position <= end) {
       const buffer = buffers[turn] as Buffer;
-      if (inflight[turn]) await guard(inflight[turn] as Promise<void>);
-      const available = await guard(source.ready(position, end));
+      if (inflight[turn]) await inflight[turn];
+      const ready = source.ready(position, end);
+      const available = typeof ready === 'number' ? ready : await guard(ready);
       if (available === 0) break;
       const length = Math.min(buffer.length, available);
       let chunk = source.peek?.(position, length);
@@ -90,7 +94,7 @@ export async function pump(source: PumpSource, start: number, end: number, out: 
       inflight[turn] = write;
       turn ^= 1;
     }
-    await guard(Promise.all(inflight));
+    await Promise.all(inflight);
   } finally {
     // A buffer goes back to the pool once its write completed; one whose write failed is left to the GC.
     buffers.forEach((buffer, i) => {
