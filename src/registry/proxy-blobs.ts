@@ -130,10 +130,12 @@ export class ProxyBlobs implements BlobService {
     const key = req.digest.value;
     let repositories = this.#fillRepositories.get(key);
     const running = this.#fills.current(req.digest);
+    let confirmedHere = false;
     if (running && !repositories?.has(req.repository)) {
       // Someone else's fill: the upstream must confirm this repository has the blob too.
       await this.#upstream.headBlob(req.repository, key);
       repositories?.add(req.repository);
+      confirmedHere = true;
     }
     if (!running && req.head) return undefined;
     if (!running) {
@@ -155,7 +157,7 @@ export class ProxyBlobs implements BlobService {
     const fill = await pending;
     // Another process's fill was started for whatever repository it was asked for: every
     // request that joins it here has its own repository confirmed by the upstream.
-    if (fill.remote) await this.#upstream.headBlob(req.repository, key);
+    if (fill.remote && !confirmedHere) await this.#upstream.headBlob(req.repository, key);
     return fill;
   }
 
