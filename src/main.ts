@@ -1,53 +1,103 @@
 import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { RegistryError } from './errors/registry-error.js';
 import type { Logger } from 'pino';
+import { createAdminApp } from './admin/admin-app.js';
+import { listenAdmin } from './admin/admin-server.js';
+import { HeldLease } from './admin/lease.js';
+import { adminSocketPath, removeDeadSockets } from './admin/socket-path.js';
 import { parseListen, type Config } from './config/schema.js';
+import { RegistryError } from './errors/registry-error.js';
+import { Fill } from './fill/fill.js';
 import { createApp } from './http/app.js';
-import { openServices } from './services.js';
+import type { Lease, LeaseHolder } from './ports/metadata-repo.js';
+import { openServices, type Services } from './services.js';
 
 export interface RunningServer {
   /** http://host:port the server listens on (127.0.0.1 when bound to all interfaces). */
   url: string;
   port: number;
+  /** The admin API's unix socket. */
+  adminSocket: string;
+  /** What is in flight now (the tests check nothing is left after each one). */
+  inspect(): { fills: number; openFills: number };
+  /** Resolves once no fill is in progress (every blob fetched so far is stored and recorded). */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
 const ACCESS_TIME_FLUSH_MS = 10_000;
+/** Temp files of other instances untouched this long are a dead fill's, whoever holds the lease. */
+const TEMP_SWEEP_EVERY_MS = 10 * 60_000;
+const TEMP_MAX_AGE_MS = 60 * 60_000;
 
 export interface ServerOptions {
   /** The clock (tests move it to cross TTLs). */
   now?: () => number;
 }
 
-/** The composition root: opens storage and metadata, builds the services, serves. */
+/** Another process holds the data dir and answers on its admin API: this one must not start. */
+export class DataDirInUse extends Error {
+  override name = 'DataDirInUse';
+}
+
+/** The composition root: opens storage and metadata, takes the data dir lease, builds the services, serves. */
 export async function startServer(config: Readonly<Config>, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   const now = options.now ?? Date.now;
   const services = await openServices(config, logger, now);
-  const { paths, metadata, fills, upstream, registry } = services;
-  const app = createApp({ registry, logger });
+  const cleanups: Array<() => Promise<void>> = [() => services.close()];
+  const unwind = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  };
+  try {
+    return await serve(config, logger, services, cleanups, unwind);
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
+
+async function serve(
+  config: Readonly<Config>,
+  logger: Logger,
+  services: Services,
+  cleanups: Array<() => Promise<void>>,
+  unwind: () => Promise<void>,
+): Promise<RunningServer> {
+  const { paths, backend, fills } = services;
+  const socketPath = adminSocketPath(paths, backend.instance);
+  const holder = { instance: backend.instance, endpoint: socketPath, description: `cargohold serve on ${config.listen} (host ${hostname()})`, host: hostname() };
+  // Listening before taking the lease: a holder always answers, so others can tell it from a dead one.
+  const admin = await listenAdmin(createAdminApp({ services, holder, role: 'serve', logger }), socketPath);
+  cleanups.push(() => admin.close());
+  const lease = await takeLease(services, holder, config.lease.ttlMs, logger);
+  cleanups.push(() => lease.release());
+  // We hold the lease: no other instance fills this data dir now, so its temp files are a dead fill's.
+  const removed = await backend.sweepTemps(0);
+  if (removed > 0) logger.info({ removed }, 'removed temp files of interrupted fills');
+  await removeDeadSockets(paths);
+
+  const app = createApp({ registry: services.registry, logger });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   server.on('clientError', answerMalformedRequest);
   const { host, port } = parseListen(config.listen) as { host: string; port: number };
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
     });
-  } catch (err) {
-    await services.close();
-    throw err;
-  }
-  const flushTimer = setInterval(() => metadata.flushAccessTimes(), ACCESS_TIME_FLUSH_MS);
-  flushTimer.unref();
+  });
+  const timers = [
+    setInterval(() => void services.metadata.flushAccessTimes().catch((err: Error) => logger.error({ err: err.message }, 'cannot write access times')), ACCESS_TIME_FLUSH_MS),
+    setInterval(() => void backend.sweepTemps(TEMP_MAX_AGE_MS).catch(() => undefined), TEMP_SWEEP_EVERY_MS),
+  ];
+  for (const timer of timers) timer.unref();
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  logger.info({ listen: `${host}:${bound}`, dataDir: paths.root, upstream: upstream.url.origin, offline: config.offline }, 'cargohold listening');
+  logger.info({ listen: `${host}:${bound}`, dataDir: paths.root, upstream: services.upstream.url.origin, offline: config.offline, admin: socketPath }, 'cargohold listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -61,11 +111,29 @@ export async function startServer(config: Readonly<Config>, logger: Logger, opti
       await Promise.race([Promise.all([closed, fills.drain()]), timeout]);
       clearInterval(idleSweep);
       server.closeAllConnections();
-      clearInterval(flushTimer);
-      await services.close();
+      for (const timer of timers) clearInterval(timer);
+      await unwind();
       logger.info('stopped');
     })());
-  return { url: `http://${urlHost}:${bound}`, port: bound, close };
+  return {
+    url: `http://${urlHost}:${bound}`,
+    port: bound,
+    adminSocket: socketPath,
+    inspect: () => ({ fills: fills.size, openFills: Fill.open }),
+    idle: () => fills.drain(),
+    close,
+  };
+}
+
+/** Takes the data dir lease; a live server holding it is refused, anything else waited for. */
+async function takeLease(services: Services, holder: LeaseHolder, ttlMs: number, logger: Logger): Promise<HeldLease> {
+  const onWait = (lease: Lease) =>
+    logger.warn({ holder: lease.description, expiresAt: new Date(lease.expiresAt).toISOString() }, 'waiting for the data dir lease held by another process');
+  const access = await HeldLease.acquire(services.metadata, holder, ttlMs, logger, onWait);
+  if ('server' in access) {
+    throw new DataDirInUse(`another server uses this data dir (${services.paths.root}): ${access.lease.description}; stop it or use another --data-dir`);
+  }
+  return access.held;
 }
 
 /**

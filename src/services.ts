@@ -1,42 +1,44 @@
-import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
-import { openDatabase, type Db } from './metadata/db.js';
-import { MetadataStore } from './metadata/store.js';
-import { LocalCatalog } from './registry/local-catalog.js';
-import { createFreshnessPolicy } from './registry/policy.js';
-import { ProxyBlobs } from './registry/proxy-blobs.js';
-import { ProxyManifests } from './registry/proxy-manifests.js';
-import { ProxyTags } from './registry/proxy-tags.js';
-import type { Registry } from './registry/types.js';
-import { BlobStore } from './storage/blob-store.js';
-import { FillRegistry } from './storage/fills.js';
+import { BlobCache, type BlobFill } from './core/blob-cache.js';
+import { LocalCatalog } from './core/catalog.js';
+import { ManifestCache } from './core/manifest-cache.js';
+import { createFreshnessPolicy } from './core/policy.js';
+import { TagList } from './core/tag-list.js';
+import type { Registry } from './core/types.js';
+import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
+import type { MetadataRepo } from './ports/metadata-repo.js';
+import { FsBlobBackend } from './storage/fs-backend.js';
 import { StoragePaths } from './storage/paths.js';
 import { UpstreamClient } from './upstream/client.js';
+import { SingleFlight } from './util/single-flight.js';
 
-/** The service graph over one data directory, shared by `serve` and the admin commands. */
+/** The service graph over one data directory, shared by `serve` and the admin commands working directly. */
 export interface Services {
   paths: StoragePaths;
-  db: Db;
-  metadata: MetadataStore;
-  store: BlobStore;
-  fills: FillRegistry;
+  metadata: MetadataRepo;
+  backend: FsBlobBackend;
+  fills: SingleFlight<BlobFill>;
   upstream: UpstreamClient;
-  registry: Registry & { manifests: ProxyManifests; blobs: ProxyBlobs };
-  /** Waits for fills, flushes access times, closes the upstream pool and the database. */
+  registry: Registry & { manifests: ManifestCache; blobs: BlobCache };
+  /** Waits for fills, closes the upstream pool and the metadata store. */
   close(): Promise<void>;
+}
+
+/** Opens the metadata store only (listing pins needs nothing else). */
+export async function openMetadata(config: Readonly<Config>, now: () => number = Date.now): Promise<{ paths: StoragePaths; metadata: MetadataRepo }> {
+  const paths = new StoragePaths(config.dataDir);
+  const backend = new FsBlobBackend(paths);
+  await backend.init();
+  return { paths, metadata: SqliteMetadataRepo.open(paths.database, now) };
 }
 
 export async function openServices(config: Readonly<Config>, logger: Logger, now: () => number = Date.now): Promise<Services> {
   const paths = new StoragePaths(config.dataDir);
-  mkdirSync(paths.blobsDir, { recursive: true });
-  mkdirSync(paths.tmpDir, { recursive: true });
-  mkdirSync(paths.locksDir, { recursive: true });
-  const db = openDatabase(paths.database);
-  const metadata = new MetadataStore(db, now);
-  const store = new BlobStore(paths, logger);
-  await store.removeOrphanTemps();
-  const fills = new FillRegistry(paths, logger);
+  const backend = new FsBlobBackend(paths);
+  await backend.init();
+  const metadata = SqliteMetadataRepo.open(paths.database, now);
+  const fills = new SingleFlight<BlobFill>();
   const upstream = new UpstreamClient({
     url: config.upstream.url,
     credentials:
@@ -50,10 +52,11 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     now,
   });
   const policy = createFreshnessPolicy(config.upstream.tagTtlSeconds, config.upstream.tagTtlRules, config.offline);
+  const deadline = { minMs: config.fills.minSeconds * 1000, minBytesPerSecond: config.fills.minBytesPerSecond };
   const registry = {
-    manifests: new ProxyManifests({ metadata, upstream, logger, maxManifestBytes: config.limits.maxManifestBytes, policy, now }),
-    blobs: new ProxyBlobs({ metadata, store, fills, upstream, logger }),
-    tags: new ProxyTags({ metadata, upstream, logger, maxPage: config.limits.maxPageSize }),
+    manifests: new ManifestCache({ metadata, upstream, logger, maxManifestBytes: config.limits.maxManifestBytes, policy, now }),
+    blobs: new BlobCache({ metadata, backend, fills, upstream, deadline, logger }),
+    tags: new TagList({ metadata, upstream, logger, maxPage: config.limits.maxPageSize }),
     catalog: new LocalCatalog(metadata, config.limits.maxPageSize),
   };
   let closing: Promise<void> | undefined;
@@ -61,8 +64,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     (closing ??= (async () => {
       await fills.drain();
       await upstream.close().catch(() => undefined);
-      metadata.flushAccessTimes();
-      db.close();
+      await metadata.close();
     })());
-  return { paths, db, metadata, store, fills, upstream, registry, close };
+  return { paths, metadata, backend, fills, upstream, registry, close };
 }

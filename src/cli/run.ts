@@ -28,7 +28,8 @@ Options for warm and pin:
   --dockerfile FILE              warm every parent image the Dockerfile's FROM lines name
   --from-file FILE               warm one image reference per line
   --concurrency N                blobs fetched at once (default 4)
-warm and pin work on the data directory directly and safely while a server uses it.
+warm, pin, unpin and pins go through the running server's admin API (a unix socket in the data
+directory) when a server holds the data directory; otherwise they work on it directly.
 `;
 
 const COMMANDS: Record<string, (args: string[], env: NodeJS.ProcessEnv) => Promise<number>> = {

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { openServices } from '../services.js';
 import { createLogger } from '../util/logger.js';
 import { parentImages } from '../warm/dockerfile.js';
 import { hostPlatform, parsePlatform, type ImageRef, type Platform } from '../warm/image-ref.js';
-import { emptySummary, warmImage } from '../warm/warmer.js';
+import { runWarmJob, type WarmJobEvent, type WarmRequest } from '../warm/warm-job.js';
 import { configFrom, imageRefOrUsage, parseCommand, STORE_OPTIONS, UsageError, type Values } from './common.js';
+import { onDataDir } from './data-dir.js';
 import { WarmProgress } from './progress.js';
 
 const WARM_OPTIONS = {
@@ -25,7 +25,10 @@ interface Target {
 export const warmCommand = (args: string[], env: NodeJS.ProcessEnv) => warmOrPin(args, env, false);
 export const pinCommand = (args: string[], env: NodeJS.ProcessEnv) => warmOrPin(args, env, true);
 
-/** `cargohold warm` (and `pin`, which also records the pin): whole images into the cache. */
+/**
+ * `cargohold warm` (and `pin`, which also records the pin): whole images into the cache,
+ * through the running server when there is one (progress streamed from it), else directly.
+ */
 async function warmOrPin(args: string[], env: NodeJS.ProcessEnv, pin: boolean): Promise<number> {
   const { values, positionals } = parseCommand(args, WARM_OPTIONS);
   const targets = collectTargets(values, positionals);
@@ -33,25 +36,21 @@ async function warmOrPin(args: string[], env: NodeJS.ProcessEnv, pin: boolean): 
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError('--concurrency must be a whole number from 1 to 64');
   const config = configFrom(values, env);
   const logger = createLogger((values['log-level'] as string | undefined) ?? 'warn', pino.destination(2));
-  const services = await openServices(config, logger);
+  const request: WarmRequest = { targets: targets.map((t) => ({ image: t.ref.display, platforms: t.platforms })), concurrency, pin };
   const progress = new WarmProgress(process.stderr);
-  const summary = emptySummary();
   let failed = 0;
-  try {
-    for (const target of targets) {
-      try {
-        await warmImage(services, target.ref, { platforms: target.platforms, concurrency, onEvent: progress.onEvent }, summary);
-        if (pin) services.metadata.pin(target.ref.repository, target.ref.referenceText);
-      } catch (err) {
-        failed++;
-        progress.error(target.ref.display, (err as Error).message);
-      }
-    }
-  } finally {
-    await services.close();
-  }
-  progress.summary(summary, failed);
-  if (pin && failed === 0) process.stdout.write(`pinned ${targets.map((t) => t.ref.display).join(', ')}\n`);
+  const onEvent = (event: WarmJobEvent) => {
+    if (event.kind === 'failed') progress.error(event.image, event.message);
+    else if (event.kind === 'pinned') process.stdout.write(`pinned ${event.images.join(', ')}\n`);
+    else if (event.kind === 'summary') {
+      failed = event.failed;
+      progress.summary(event.summary, event.failed);
+    } else progress.onEvent(event);
+  };
+  await onDataDir(config, logger, {
+    remote: (client) => client.warm(request, onEvent),
+    local: (services) => runWarmJob(services, request, onEvent),
+  });
   return failed > 0 ? 1 : 0;
 }
 

@@ -77,6 +77,21 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** A fill may take as long as its bytes at minBytesPerSecond, and at least minSeconds; then it fails (an upstream that drips bytes). */
+    fills: z
+      .object({
+        minSeconds: z.number().positive().default(120),
+        minBytesPerSecond: z.number().int().positive().default(4 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    /** The data dir lease `serve` holds (one filler per data dir), renewed every third of its TTL. */
+    lease: z
+      .object({
+        ttlMs: z.number().int().min(300).default(15000),
+      })
+      .strict()
+      .prefault({}),
     shutdownTimeoutMs: z.number().int().nonnegative().default(10000),
     /** Never contact the upstream: serve what is cached, answer 503 for the rest. */
     offline: z.boolean().default(false),

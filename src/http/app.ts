@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import { RegistryError } from '../errors/registry-error.js';
-import type { Registry } from '../registry/types.js';
+import type { Registry } from '../core/types.js';
 import { API_VERSION, type AppEnv } from './env.js';
 import { errorResponse } from './error-response.js';
 import { accessLog } from './middleware/access-log.js';

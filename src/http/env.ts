@@ -1,5 +1,5 @@
 import type { HttpBindings } from '@hono/node-server';
-import type { CacheStatus } from '../registry/types.js';
+import type { CacheStatus } from '../core/types.js';
 
 /** Typed context for every route: node bindings (for raw streaming) and our variables. */
 export interface AppEnv {

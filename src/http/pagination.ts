@@ -1,5 +1,5 @@
 import { RegistryError } from '../errors/registry-error.js';
-import type { Page } from '../registry/types.js';
+import type { Page } from '../core/types.js';
 
 /** `n` and `last` from a list request: n a non-negative integer, clamped by the caller. */
 export function parsePagination(nParam: string | undefined, lastParam: string | undefined): { n: number | undefined; last: string | undefined } {

@@ -38,65 +38,84 @@ function give(buffer: Buffer): void {
   if (pool.length < POOL_LIMIT) pool.push(buffer);
 }
 
+export class DestinationClosed extends Error {
+  override name = 'DestinationClosed';
+  constructor() {
+    super('destination closed before the blob was sent');
+  }
+}
+
 /**
  * Copies bytes [start, end] of a source to a writable (the HTTP response) with two
  * pooled buffers: one is read into while the other is being written. A buffer returns
  * to the pool only once its write has completed, so nothing is allocated per chunk and
  * serving costs no garbage collection; memory per response is two buffers. Bytes the
- * source already holds in memory (a fill's newest chunks) are written as they are. Rejects if
- * the destination closes early (client gone), the source fails or is short.
+ * source already holds in memory (a fill's newest chunks) are written as they are.
+ *
+ * It cannot hang: one close listener per pump releases whatever it waits on (the source,
+ * or a write whose callback Node may never call for a socket destroyed before its close
+ * event), and nothing is written to a destination already destroyed. Rejects if the
+ * destination closes early (client gone), the source fails or is short.
  */
 export async function pump(source: PumpSource, start: number, end: number, out: Writable): Promise<void> {
   const buffers = [take(), take()];
   const inflight: Array<Promise<void> | undefined> = [undefined, undefined];
-  // A wait for the source also ends if the client goes away (a fill may take long to bring
-  // more). A listener per such wait, removed after it: racing one long-lived promise instead
-  // would pile up a reaction per chunk. Writes need no guard: their callback always comes,
-  // with an error if the client went away.
-  const guard = <T>(promise: Promise<T>): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      if (out.destroyed) {
-        promise.catch(() => undefined); // given up on: it must not reject unhandled later
-        return reject(new Error('destination closed before the blob was sent'));
-      }
-      const onClose = () => reject(new Error('destination closed before the blob was sent'));
-      out.once('close', onClose);
+  let closed = out.destroyed;
+  /** The rejecter of the one wait in progress (the loop awaits one thing at a time). */
+  let abortWait: ((err: Error) => void) | undefined;
+  const onClose = () => {
+    closed = true;
+    abortWait?.(new DestinationClosed());
+  };
+  out.once('close', onClose);
+  const wait = <T>(promise: Promise<T>): Promise<T> => {
+    if (closed) {
+      promise.catch(() => undefined); // given up on: it must not reject unhandled later
+      return Promise.reject(new DestinationClosed());
+    }
+    return new Promise<T>((resolve, reject) => {
+      abortWait = reject;
       promise.then(
         (value) => {
-          out.off('close', onClose);
+          abortWait = undefined;
           resolve(value);
         },
         (err: unknown) => {
-          out.off('close', onClose);
-          reject(err);
+          abortWait = undefined;
+          reject(err as Error);
         },
       );
     });
+  };
   let position = start;
   let turn = 0;
   try {
     while (position <= end) {
       const buffer = buffers[turn] as Buffer;
-      if (inflight[turn]) await inflight[turn];
+      const previous = inflight[turn];
+      if (previous) await wait(previous);
       const ready = source.ready(position, end);
-      const available = typeof ready === 'number' ? ready : await guard(ready);
+      const available = typeof ready === 'number' ? ready : await wait(ready);
       if (available === 0) break;
       const length = Math.min(buffer.length, available);
       let chunk = source.peek?.(position, length);
       if (!chunk) {
-        const bytesRead = await source.read(buffer, length, position);
+        const bytesRead = await wait(source.read(buffer, length, position));
         if (bytesRead === 0) throw new Error('blob file is shorter than its record');
         chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
       }
+      if (closed || out.destroyed) throw new DestinationClosed();
       position += chunk.length;
-      const write = new Promise<void>((resolve, reject) => out.write(chunk, (err) => (err ? reject(err) : resolve())));
+      const bytes = chunk;
+      const write = new Promise<void>((resolve, reject) => out.write(bytes, (err) => (err ? reject(err) : resolve())));
       write.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
       inflight[turn] = write;
       turn ^= 1;
     }
-    await Promise.all(inflight);
+    for (const write of inflight) if (write) await wait(write);
   } finally {
-    // A buffer goes back to the pool once its write completed; one whose write failed is left to the GC.
+    out.off('close', onClose);
+    // A buffer goes back to the pool once its write completed; one whose write failed or never completes is left to the GC.
     buffers.forEach((buffer, i) => {
       const write = inflight[i];
       if (write) write.then(() => give(buffer), () => undefined);

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { TokenAuth, type Credentials } from './token-auth.js';
 import { errorForNetworkFailure, errorForUpstreamStatus, headerValue, UpstreamError, type ResourceKind } from './errors.js';
 import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.js';
+import type { ManifestBody, ManifestHead, TagPage, Upstream } from '../core/upstream-port.js';
+import { openBlobStream, type UpstreamBlobStream } from './blob-stream.js';
 import { RateLimitTracker } from './rate-limit.js';
 
 export interface UpstreamOptions {
@@ -26,17 +28,6 @@ export interface UpstreamReply {
   body: Dispatcher.ResponseData['body'];
 }
 
-export interface ManifestHead {
-  digest: string | undefined;
-  mediaType: string | undefined;
-  size: number | undefined;
-}
-
-export interface ManifestBody {
-  bytes: Buffer;
-  contentType: string | undefined;
-}
-
 export interface BlobStream {
   size: number | undefined;
   body: Readable;
@@ -56,7 +47,7 @@ export function defaultRealmOrigins(upstream: URL): string[] {
  * One upstream registry: a pooled undici Agent, token auth, redirects followed by us
  * (dropping Authorization when the origin changes, as a CDN must never see it).
  */
-export class UpstreamClient {
+export class UpstreamClient implements Upstream {
   readonly url: URL;
   readonly #agent: Agent;
   readonly #auth: TokenAuth;
@@ -212,6 +203,11 @@ export class UpstreamClient {
     return { size: Number.isFinite(length) && headerValue(reply.headers['content-length']) !== undefined ? length : undefined, body: reply.body };
   }
 
+  /** A blob's bytes, resumed with Range if the transfer breaks off (see blob-stream.ts). */
+  openBlob(repository: string, digest: string): Promise<UpstreamBlobStream> {
+    return openBlobStream(this, repository, digest, this.#logger);
+  }
+
   /**
    * The rest of a blob from byte `offset` (a fill resuming after the upstream broke off):
    * `Range: bytes=offset-`, which must be answered 206 from exactly that offset. An
@@ -233,7 +229,7 @@ export class UpstreamClient {
   }
 
   /** One page of the upstream's tag list, passed on with its `Link` to the next page. */
-  async listTags(repository: string, n: number | undefined, last: string | undefined): Promise<{ tags: string[]; next: { n?: number; last: string } | undefined }> {
+  async listTags(repository: string, n: number | undefined, last: string | undefined): Promise<TagPage> {
     const query = new URLSearchParams();
     if (n !== undefined) query.set('n', String(n));
     if (last !== undefined) query.set('last', last);

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { parseChallenges, type Challenge } from './challenge.js';
+import { SingleFlight } from '../util/single-flight.js';
 import { TokenCache } from './token-cache.js';
 import { errorForNetworkFailure, UpstreamError } from './errors.js';
 
@@ -26,7 +27,7 @@ export interface TokenAuthOptions {
 export class TokenAuth {
   readonly #opts: TokenAuthOptions;
   readonly #cache = new TokenCache();
-  readonly #inflight = new Map<string, Promise<string>>();
+  readonly #fetches = new SingleFlight<string>();
   #challenge: Challenge | undefined;
 
   constructor(opts: TokenAuthOptions) {
@@ -80,17 +81,11 @@ export class TokenAuth {
       const cached = this.#cache.get(key);
       if (cached) return cached;
     }
-    let pending = this.#inflight.get(key);
-    if (!pending) {
-      pending = this.#fetchToken(realm, service, challengeScope).then(({ token, expiresIn }) => {
-        this.#cache.set(key, token, expiresIn);
-        return token;
-      });
-      this.#inflight.set(key, pending);
-      const clear = () => this.#inflight.delete(key);
-      pending.then(clear, clear);
-    }
-    return pending;
+    return this.#fetches.run(key, async () => {
+      const { token, expiresIn } = await this.#fetchToken(realm, service, challengeScope);
+      this.#cache.set(key, token, expiresIn);
+      return token;
+    });
   }
 
   async #fetchToken(realm: string, service: string, scope: string): Promise<{ token: string; expiresIn: number }> {

@@ -1,5 +1,10 @@
-import { DOCKER_HUB_NAMESPACES } from '../registry/namespace.js';
+import { DOCKER_HUB_NAMESPACES } from '../core/namespace.js';
 import { normalizeDockerHubName, parseReference, validateName, type Reference } from '../oci/reference.js';
+
+/** A reference a user wrote that is not an image this mirror can cache. */
+export class ImageRefError extends Error {
+  override name = 'ImageRefError';
+}
 
 export interface ImageRef {
   /** The repository as cached here (library/node). */
@@ -18,7 +23,7 @@ export interface ImageRef {
  */
 export function parseImageRef(input: string): ImageRef {
   let rest = input.trim();
-  if (!rest) throw new Error('empty image reference');
+  if (!rest) throw new ImageRefError('empty image reference');
   let digest: string | undefined;
   const at = rest.indexOf('@');
   if (at >= 0) {
@@ -28,7 +33,7 @@ export function parseImageRef(input: string): ImageRef {
   const slash = rest.indexOf('/');
   const first = slash >= 0 ? rest.slice(0, slash) : '';
   if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-    if (!DOCKER_HUB_NAMESPACES.has(first.toLowerCase())) throw new Error(`${input}: only Docker Hub images can be cached by this mirror (not ${first})`);
+    if (!DOCKER_HUB_NAMESPACES.has(first.toLowerCase())) throw new ImageRefError(`${input}: only Docker Hub images can be cached by this mirror (not ${first})`);
     rest = rest.slice(slash + 1);
   }
   let tag: string | undefined;
@@ -45,7 +50,7 @@ export function parseImageRef(input: string): ImageRef {
     const reference = parseReference(referenceText);
     return { repository, reference, referenceText, display: digest ? `${repository}@${digest}` : `${repository}:${referenceText}` };
   } catch (err) {
-    throw new Error(`${input}: ${(err as Error).message}`);
+    throw new ImageRefError(`${input}: ${(err as Error).message}`);
   }
 }
 

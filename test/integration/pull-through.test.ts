@@ -67,6 +67,7 @@ describe('pull through to a Docker-Hub-like upstream', () => {
 
     await pull(mirror.url, 'library/node', '17-alpine');
     await pull(mirror.url, 'myorg/app', '1.0');
+    await mirror.idle();
     const files = blobFiles(mirror.dataDir);
     const unique = new Set([...node.blobs, ...app.blobs].map((b) => b.digest.slice(7)));
     expect(files.sort()).toEqual([...unique].sort());

@@ -136,8 +136,8 @@ describe('cargohold pin / pins / unpin', () => {
 });
 
 describe('serve and warm on one data dir', () => {
-  /** serve running, and warm filling a 1 MiB layer whose upstream is paused at 300 000 bytes. */
-  async function warmHoldingAFill() {
+  /** serve running, a 1 MiB layer whose upstream pauses at 300 000 bytes, and warm asked for it. */
+  async function warmThroughServer() {
     const layer = randomLayer(1024 * 1024);
     hub.push('library/big', 'latest', image([layer]));
     let release!: () => void;
@@ -148,8 +148,12 @@ describe('serve and warm on one data dir', () => {
     await waitFor(() => hub.count({ server: 'cdn', path: new RegExp(layer.digest) }) === 1);
     return { layer, release, server, base, warm };
   }
-  it("a client of serve streams warm's download as it arrives (following the other process's temp file), with one upstream GET", async () => {
-    const { layer, release, server, base, warm } = await warmHoldingAFill();
+
+  it("warm beside serve goes through the server's admin API: progress streams from it, one upstream GET, a client streams the same fill", async () => {
+    const { layer, release, server, base, warm } = await warmThroughServer();
+    // The server does the work: its log has the admin request, and warm's progress arrived while the upstream is paused.
+    await waitFor(() => warm.output().includes('library/big:latest: '), 10_000, 'warm progress');
+    expect(server.output()).toContain('"msg":"admin: warm"');
     const { Agent } = await import('undici');
     const agent = new Agent();
     try {
@@ -163,9 +167,7 @@ describe('serve and warm on one data dir', () => {
           received += (chunk as Buffer).length;
         }
       })();
-      // The upstream is paused at 300 000 bytes, warm holds the fill: serve's client has bytes anyway.
       await waitFor(() => received >= 200_000);
-      expect(hub.count({ server: 'cdn', path: new RegExp(layer.digest) })).toBe(1);
       release();
       await reading;
       expect(createHash('sha256').update(Buffer.concat(chunks)).digest('hex')).toBe(layer.digest.slice(7));
@@ -173,25 +175,55 @@ describe('serve and warm on one data dir', () => {
       await agent.close();
     }
     expect((await warm.exited).code).toBe(0);
+    expect(warm.output()).toMatch(/warmed 1 image\(s\): 1 manifest\(s\), 2 blob\(s\); fetched [\d.]+ MB/);
     expect(hub.count({ server: 'cdn', path: new RegExp(layer.digest) })).toBe(1);
-  });
-
-  it("warm killed mid-download: serve's client sees a broken transfer, nothing is stored, and the next request fills it afresh", async () => {
-    const { layer, release, server, base, warm } = await warmHoldingAFill();
-    const viaServer = http(base, `/v2/library/big/blobs/${layer.digest}`).then(
-      (r) => r.body.length,
-      () => -1,
-    );
-    await new Promise((resolve) => setTimeout(resolve, 300)); // serve is following by now
-    warm.child.kill('SIGKILL');
-    await warm.exited;
-    expect(await viaServer).not.toBe(layer.size);
-    release();
-    hub.blobBehaviour.delete(layer.digest);
-    const again = await http(base, `/v2/library/big/blobs/${layer.digest}`);
-    expect([again.status, again.sha256()]).toEqual([200, layer.digest]);
-    expect(hub.count({ server: 'cdn', path: new RegExp(layer.digest) })).toBe(2);
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
+  });
+
+  it('warm killed mid-download: the server finishes the fill and stores the blob; nothing is fetched twice', async () => {
+    const { layer, release, server, base, warm } = await warmThroughServer();
+    warm.child.kill('SIGKILL');
+    await warm.exited;
+    release();
+    const stored = () => server.output().split('\n').some((line) => line.includes('"msg":"blob stored"') && line.includes(layer.digest));
+    await waitFor(stored, 10_000, 'the server to store the blob');
+    const res = await http(base, `/v2/library/big/blobs/${layer.digest}`);
+    expect([res.status, res.sha256(), res.headers['x-cargohold-cache']]).toEqual([200, layer.digest, 'hit']);
+    expect(hub.count({ server: 'cdn', path: new RegExp(layer.digest) })).toBe(1);
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('with no server, warm works on the data dir directly; a server started meanwhile waits for it, then serves what it stored', async () => {
+    const layer = randomLayer(1024 * 1024);
+    hub.push('library/big', 'latest', image([layer]));
+    let release!: () => void;
+    hub.blobBehaviour.set(layer.digest, { pauseAfter: 300_000, release: new Promise<void>((r) => (release = r)) });
+    const warm = cli('warm', 'big');
+    await waitFor(() => hub.count({ server: 'cdn', path: new RegExp(layer.digest) }) === 1);
+    const server = cli('serve', '--listen', '127.0.0.1:0');
+    await waitFor(() => server.output().includes('waiting for the data dir lease held by another process'), 10_000, 'serve to wait');
+    expect(server.output()).toContain('working directly on the data dir');
+    expect(server.output()).not.toContain('cargohold listening');
+    release();
+    expect((await warm.exited).code).toBe(0);
+    const base = `http://127.0.0.1:${await server.port()}`;
+    await hub.stopRegistry();
+    const res = await http(base, `/v2/library/big/blobs/${layer.digest}`);
+    expect([res.status, res.sha256(), res.headers['x-cargohold-cache']]).toEqual([200, layer.digest, 'hit']);
+    expect(hub.count({ server: 'cdn', path: new RegExp(layer.digest) })).toBe(1);
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('a second server on the same data dir refuses to start, naming the one running', async () => {
+    const first = cli('serve', '--listen', '127.0.0.1:0');
+    await first.port();
+    const second = await runCli('serve', '--listen', '127.0.0.1:0');
+    expect(second.code).toBe(1);
+    expect(second.output).toMatch(/cannot start: another server uses this data dir \(.*\): cargohold serve on 127\.0\.0\.1:0 \(host .*\); stop it or use another --data-dir/);
+    first.child.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
   });
 });

@@ -34,3 +34,15 @@ export function errorCode(reply: Reply): string | undefined {
     return undefined;
   }
 }
+
+/** A GET whose body is expected to break off: its status, the bytes that arrived, and how it ended. */
+export async function brokenTransfer(base: string, path: string): Promise<{ status: number; received: number; ended: string }> {
+  const res = await agent.request({ origin: base, path, method: 'GET' });
+  let received = 0;
+  try {
+    for await (const chunk of res.body) received += (chunk as Buffer).length;
+  } catch (err) {
+    return { status: res.statusCode, received, ended: (err as { code?: string }).code ?? (err as Error).message };
+  }
+  return { status: res.statusCode, received, ended: 'complete' };
+}

@@ -123,7 +123,7 @@ describe('manifests', () => {
 
 describe('Accept negotiation', () => {
   it('reads the accepted types, and "anything" as undefined', async () => {
-    const { acceptedTypes } = await import('../../src/registry/negotiate.js');
+    const { acceptedTypes } = await import('../../src/core/negotiate.js');
     expect(acceptedTypes(undefined)).toBeUndefined();
     expect(acceptedTypes('*/*')).toBeUndefined();
     expect(acceptedTypes('application/vnd.oci.image.index.v1+json, */*;q=0.8')).toBeUndefined();

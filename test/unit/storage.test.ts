@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { LiveTail } from '../../src/storage/live-tail.js';
+import { LiveTail } from '../../src/fill/live-tail.js';
 import { pump, type PumpSource } from '../../src/storage/pump.js';
 
 const chunk = (from: number, length: number) => Buffer.from(Array.from({ length }, (_, i) => (from + i) % 256));

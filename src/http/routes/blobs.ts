@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { parseDigest } from '../../oci/digest.js';
-import { resolveRepository } from '../../registry/namespace.js';
-import type { BlobService } from '../../registry/types.js';
+import { resolveRepository } from '../../core/namespace.js';
+import type { BlobService } from '../../core/types.js';
 import type { AppEnv } from '../env.js';
 import { sendBody } from '../send-body.js';
 

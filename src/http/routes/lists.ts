@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
-import { resolveRepository } from '../../registry/namespace.js';
-import type { CatalogService, Page, TagService } from '../../registry/types.js';
+import { resolveRepository } from '../../core/namespace.js';
+import type { CatalogService, Page, TagService } from '../../core/types.js';
 import type { AppEnv } from '../env.js';
 import { nextLink, parsePagination } from '../pagination.js';
 
@@ -21,9 +21,9 @@ export function tagsHandler(tags: TagService) {
 
 /** GET /v2/_catalog: the repositories cached here. */
 export function catalogHandler(catalog: CatalogService) {
-  return (c: Context<AppEnv>): Response => {
+  return async (c: Context<AppEnv>): Promise<Response> => {
     const { n, last } = parsePagination(c.req.query('n'), c.req.query('last'));
-    const page = catalog.list(n, last);
+    const page = await catalog.list(n, last);
     return pageResponse(c, { repositories: page.items }, page);
   };
 }

@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import { parseReference } from '../../oci/reference.js';
-import { resolveRepository } from '../../registry/namespace.js';
-import { negotiate } from '../../registry/negotiate.js';
-import type { ManifestService } from '../../registry/types.js';
+import { resolveRepository } from '../../core/namespace.js';
+import { negotiate } from '../../core/negotiate.js';
+import type { ManifestService } from '../../core/types.js';
 import type { AppEnv } from '../env.js';
 
 /** GET and HEAD /v2/<name>/manifests/<reference>: the exact bytes received upstream, with their own media type (negotiated on Accept). */

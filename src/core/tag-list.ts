@@ -1,17 +1,17 @@
 import type { Logger } from 'pino';
-import type { MetadataStore } from '../metadata/store.js';
-import type { UpstreamClient } from '../upstream/client.js';
+import type { MetadataRepo } from '../ports/metadata-repo.js';
 import { canServeStale } from './policy.js';
 import type { Page, TagService } from './types.js';
+import type { Upstream } from './upstream-port.js';
 
 /** Tag lists: the upstream's, page by page; the tags cached here when the upstream fails. */
-export class ProxyTags implements TagService {
-  readonly #md: MetadataStore;
-  readonly #upstream: UpstreamClient;
+export class TagList implements TagService {
+  readonly #md: MetadataRepo;
+  readonly #upstream: Upstream;
   readonly #logger: Logger;
   readonly #maxPage: number;
 
-  constructor(opts: { metadata: MetadataStore; upstream: UpstreamClient; logger: Logger; maxPage: number }) {
+  constructor(opts: { metadata: MetadataRepo; upstream: Upstream; logger: Logger; maxPage: number }) {
     this.#md = opts.metadata;
     this.#upstream = opts.upstream;
     this.#logger = opts.logger;
@@ -30,7 +30,7 @@ export class ProxyTags implements TagService {
       return { items, next: more && lastItem !== undefined ? { n: limit, last: lastItem } : undefined };
     } catch (err) {
       if (!canServeStale(err)) throw err;
-      const local = this.#md.listTags(repository, last ?? '', limit + 1);
+      const local = await this.#md.listTags(repository, last ?? '', limit + 1);
       if (local === undefined) throw err;
       this.#logger.warn({ repository, err: (err as Error).message }, 'upstream failed; listing cached tags');
       return localPage(local, limit);

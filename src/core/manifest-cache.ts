@@ -1,33 +1,27 @@
 import type { Logger } from 'pino';
-import type { MetadataStore } from '../metadata/store.js';
 import { digestOf, type Digest } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import type { Reference } from '../oci/reference.js';
-import type { UpstreamClient } from '../upstream/client.js';
+import type { MetadataRepo, StoredManifest } from '../ports/metadata-repo.js';
 import { UpstreamError } from '../upstream/errors.js';
-import type { ManifestHead } from '../upstream/client.js';
+import { SingleFlight } from '../util/single-flight.js';
 import { canServeStale, isTagFresh, upstreamSaysGone, type FreshnessPolicy } from './policy.js';
-import { SingleFlight } from './single-flight.js';
 import type { ManifestResult, ManifestService } from './types.js';
+import type { ManifestHead, Upstream } from './upstream-port.js';
 
-export interface ProxyManifestsOptions {
-  metadata: MetadataStore;
-  upstream: UpstreamClient;
+export interface ManifestCacheOptions {
+  metadata: MetadataRepo;
+  upstream: Upstream;
   logger: Logger;
   maxManifestBytes: number;
   policy: FreshnessPolicy;
   now?: () => number;
 }
 
-interface CachedTag {
-  result: ManifestResult;
-  checkedAt: number;
-}
-
 /** Manifests: by digest from the store forever; by tag revalidated with a HEAD, stale if the upstream fails. */
-export class ProxyManifests implements ManifestService {
-  readonly #md: MetadataStore;
-  readonly #upstream: UpstreamClient;
+export class ManifestCache implements ManifestService {
+  readonly #md: MetadataRepo;
+  readonly #upstream: Upstream;
   readonly #logger: Logger;
   readonly #maxBytes: number;
   readonly #policy: FreshnessPolicy;
@@ -36,7 +30,7 @@ export class ProxyManifests implements ManifestService {
   /** One shared revalidation HEAD when many clients ask for the same stale tag at once. */
   readonly #heads = new SingleFlight<ManifestHead>();
 
-  constructor(opts: ProxyManifestsOptions) {
+  constructor(opts: ManifestCacheOptions) {
     this.#md = opts.metadata;
     this.#upstream = opts.upstream;
     this.#logger = opts.logger;
@@ -50,56 +44,50 @@ export class ProxyManifests implements ManifestService {
   }
 
   async #byDigest(repository: string, digest: Digest): Promise<ManifestResult> {
-    const row = this.#md.getManifest(digest.value);
-    if (row) {
-      if (!this.#md.isManifestLinked(repository, digest.value)) {
+    const found = await this.#md.findManifest(repository, digest.value);
+    if (found) {
+      if (!found.linked) {
         // Held for another repository: the upstream must confirm this one has it too.
         await this.#upstream.headManifest(repository, digest.value);
-        this.#md.linkManifest(repository, digest.value);
+        await this.#md.linkManifest(repository, digest.value);
       }
-      this.#md.touchManifest(row.digest);
-      return { digest: row.digest, mediaType: row.mediaType, content: row.content, cache: 'hit' };
+      this.#md.touchManifest(digest.value);
+      return result(found.manifest, 'hit');
     }
     return this.#flights.run(`${repository}@${digest.value}`, () => this.#fetch(repository, digest.value, digest));
   }
 
   async #byTag(repository: string, tag: string): Promise<ManifestResult> {
-    const cached = this.#cachedTag(repository, tag);
+    const cached = await this.#md.findTag(repository, tag);
     if (cached) {
+      const hit = result(cached.manifest, 'hit');
       const fresh = isTagFresh(cached.checkedAt, this.#now(), this.#policy.ttlFor(tag));
       if (fresh || this.#policy.offline) {
-        this.#md.touchManifest(cached.result.digest);
-        return cached.result;
+        this.#md.touchManifest(hit.digest);
+        return hit;
       }
       try {
         const head = await this.#heads.run(`${repository}:${tag}`, () => this.#upstream.headManifest(repository, tag));
-        if (head.digest === cached.result.digest) {
-          this.#md.markTagChecked(repository, tag);
-          this.#md.touchManifest(cached.result.digest);
-          return cached.result;
+        if (head.digest === hit.digest) {
+          await this.#md.markTagChecked(repository, tag);
+          this.#md.touchManifest(hit.digest);
+          return hit;
         }
       } catch (err) {
-        return this.#staleOrThrow(repository, tag, cached.result, err);
+        return this.#staleOrThrow(repository, tag, hit, err);
       }
     }
     try {
       return await this.#flights.run(`${repository}:${tag}`, () => this.#fetch(repository, tag, undefined, tag));
     } catch (err) {
-      if (cached) return this.#staleOrThrow(repository, tag, cached.result, err);
+      if (cached) return this.#staleOrThrow(repository, tag, result(cached.manifest, 'hit'), err);
       throw err;
     }
   }
 
-  #cachedTag(repository: string, tag: string): CachedTag | undefined {
-    const tagRow = this.#md.getTag(repository, tag);
-    const row = tagRow && this.#md.getManifest(tagRow.digest);
-    if (!tagRow || !row) return undefined;
-    return { result: { digest: row.digest, mediaType: row.mediaType, content: row.content, cache: 'hit' }, checkedAt: tagRow.checkedAt };
-  }
-
-  #staleOrThrow(repository: string, tag: string, cached: ManifestResult, err: unknown): ManifestResult {
+  async #staleOrThrow(repository: string, tag: string, cached: ManifestResult, err: unknown): Promise<ManifestResult> {
     if (upstreamSaysGone(err)) {
-      this.#md.deleteTag(repository, tag);
+      await this.#md.forgetTag(repository, tag);
       throw err;
     }
     if (!canServeStale(err)) throw err;
@@ -116,8 +104,11 @@ export class ProxyManifests implements ManifestService {
       throw new UpstreamError('MANIFEST_INVALID', 'upstream manifest does not match the requested digest', 'invalid', { status: 502 });
     }
     const parsed = parseManifest(bytes, contentType);
-    this.#md.putManifest(repository, { digest, mediaType: parsed.mediaType, content: bytes, references: parsed.references });
-    if (tag !== undefined) this.#md.putTag(repository, tag, digest);
+    await this.#md.recordManifest(repository, { digest, mediaType: parsed.mediaType, content: bytes, references: parsed.references }, tag);
     return { digest, mediaType: parsed.mediaType, content: bytes, cache: 'miss' };
   }
+}
+
+function result(manifest: StoredManifest, cache: ManifestResult['cache']): ManifestResult {
+  return { digest: manifest.digest, mediaType: manifest.mediaType, content: manifest.content, cache };
 }

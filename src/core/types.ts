@@ -44,7 +44,7 @@ export interface TagService {
 }
 
 export interface CatalogService {
-  list(n: number | undefined, last: string | undefined): Page;
+  list(n: number | undefined, last: string | undefined): Promise<Page>;
 }
 
 export interface Registry {

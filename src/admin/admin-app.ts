@@ -1,0 +1,82 @@
+import { Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { RegistryError } from '../errors/registry-error.js';
+import type { LeaseHolder } from '../ports/metadata-repo.js';
+import type { Services } from '../services.js';
+import type { HolderRole } from './admin-client.js';
+import { ImageRefError, parseImageRef } from '../warm/image-ref.js';
+import { runWarmJob, type WarmJobEvent } from '../warm/warm-job.js';
+
+const platform = z.object({ os: z.string().min(1), architecture: z.string().min(1), variant: z.string().min(1).optional() }).strict();
+const warmBody = z
+  .object({
+    targets: z.array(z.object({ image: z.string().min(1), platforms: z.union([z.literal('all'), z.array(platform).min(1)]) }).strict()).min(1),
+    concurrency: z.number().int().min(1).max(64),
+    pin: z.boolean(),
+  })
+  .strict();
+const pinBody = z.object({ image: z.string().min(1) }).strict();
+
+export interface AdminAppDeps {
+  services: Services;
+  holder: LeaseHolder;
+  /** A command working directly answers only /v1/status (so others can tell it is alive). */
+  role: HolderRole;
+  logger: Logger;
+}
+
+/**
+ * The admin API, served only on the unix socket in the data dir (mode 0600), never on the
+ * pull port: the commands that change what is cached (`warm`, `pin`, `unpin`, `pins`) go
+ * through the running server, so one process fills. Progress streams as NDJSON.
+ */
+export function createAdminApp(deps: AdminAppDeps): Hono {
+  const { services, logger } = deps;
+  const app = new Hono();
+
+  app.get('/v1/status', (c) =>
+    c.json({ role: deps.role, instance: deps.holder.instance, description: deps.holder.description, dataDir: services.paths.root, fills: services.fills.size }),
+  );
+  if (deps.role === 'serve') routeCommands(app, services, logger);
+  app.notFound((c) => c.json({ error: 'unknown admin endpoint' }, 404));
+  app.onError((err, c) => {
+    if (err instanceof z.ZodError || err instanceof SyntaxError) return c.json({ error: `bad request: ${err.message}` }, 400);
+    if (err instanceof ImageRefError) return c.json({ error: err.message }, 400);
+    if (err instanceof RegistryError) return c.json({ error: err.message }, err.status as ContentfulStatusCode);
+    logger.error({ err }, 'admin API error');
+    return c.json({ error: 'internal error' }, 500);
+  });
+  return app;
+}
+
+function routeCommands(app: Hono, services: Services, logger: Logger): void {
+  app.post('/v1/warm', async (c) => {
+    const request = warmBody.parse(await c.req.json());
+    logger.info({ images: request.targets.map((t) => t.image), pin: request.pin }, 'admin: warm');
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        let open = true;
+        // A command that goes away (Ctrl-C) does not stop the job: the server finishes warming.
+        const emit = (event: WarmJobEvent) => {
+          if (open) controller.enqueue(encoder.encode(`${JSON.stringify(event)}\n`));
+        };
+        await runWarmJob(services, request, emit);
+        if (open) controller.close();
+        open = false;
+      },
+      cancel() {
+        logger.info('admin: the warm command went away; the job goes on');
+      },
+    });
+    return new Response(body, { headers: { 'content-type': 'application/x-ndjson' } });
+  });
+
+  app.get('/v1/pins', async (c) => c.json(await services.metadata.listPins()));
+  app.delete('/v1/pins', async (c) => {
+    const ref = parseImageRef(pinBody.parse(await c.req.json()).image);
+    return c.json({ image: ref.display, removed: await services.metadata.unpin(ref.repository, ref.referenceText) });
+  });
+}

@@ -1,0 +1,89 @@
+import { request, type IncomingMessage } from 'node:http';
+import { createInterface } from 'node:readline';
+import type { Pin } from '../ports/metadata-repo.js';
+import type { WarmJobEvent, WarmRequest } from '../warm/warm-job.js';
+
+/** What holds the data dir lease: the server, or an admin command working directly. */
+export type HolderRole = 'serve' | 'command';
+
+/** The admin API answered with an error (its message is for the user). */
+export class AdminError extends Error {
+  override name = 'AdminError';
+}
+
+/** Talks to a running server's admin API over its unix socket. */
+export class AdminClient {
+  readonly #socketPath: string;
+
+  constructor(socketPath: string) {
+    this.#socketPath = socketPath;
+  }
+
+  /**
+   * Is the lease holder behind this socket alive? `gone` when nothing listens there (the
+   * socket file is missing or refuses: on this host, its process is dead), `unresponsive`
+   * when it cannot tell (a timeout, or a socket of another host on a shared volume).
+   */
+  async probe(timeoutMs = 2000): Promise<{ state: 'alive'; role: HolderRole } | { state: 'gone' | 'unresponsive' }> {
+    try {
+      const status = (await this.#json('GET', '/v1/status', undefined, timeoutMs)) as { role?: HolderRole };
+      return { state: 'alive', role: status.role === 'serve' ? 'serve' : 'command' };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return { state: code === 'ECONNREFUSED' || code === 'ENOENT' ? 'gone' : 'unresponsive' };
+    }
+  }
+
+  /** Runs a warm job on the server, calling onEvent for each progress event as it streams. */
+  async warm(job: WarmRequest, onEvent: (event: WarmJobEvent) => void): Promise<void> {
+    const res = await this.#send('POST', '/v1/warm', job);
+    if (res.statusCode !== 200) throw new AdminError(await errorOf(res));
+    let ended = false;
+    for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+      if (!line) continue;
+      const event = JSON.parse(line) as WarmJobEvent;
+      if (event.kind === 'summary') ended = true;
+      onEvent(event);
+    }
+    if (!ended) throw new AdminError('the server stopped before the warm job ended');
+  }
+
+  async pins(): Promise<Pin[]> {
+    return (await this.#json('GET', '/v1/pins')) as Pin[];
+  }
+
+  async unpin(image: string): Promise<{ image: string; removed: boolean }> {
+    return (await this.#json('DELETE', '/v1/pins', { image })) as { image: string; removed: boolean };
+  }
+
+  async #json(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<unknown> {
+    const res = await this.#send(method, path, body, timeoutMs);
+    if (res.statusCode !== 200) throw new AdminError(await errorOf(res));
+    return JSON.parse(await text(res)) as unknown;
+  }
+
+  #send(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = request({ socketPath: this.#socketPath, path, method, headers: payload ? { 'content-type': 'application/json' } : {} }, resolve);
+      req.on('error', reject);
+      if (timeoutMs !== undefined) req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('admin API timed out'), { code: 'ETIMEDOUT' })));
+      req.end(payload);
+    });
+  }
+}
+
+async function text(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function errorOf(res: IncomingMessage): Promise<string> {
+  const body = await text(res);
+  try {
+    return (JSON.parse(body) as { error?: string }).error ?? body;
+  } catch {
+    return `admin API answered ${res.statusCode}`;
+  }
+}

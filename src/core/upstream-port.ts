@@ -1,0 +1,31 @@
+import type { FillSource } from '../fill/fill.js';
+
+export interface ManifestHead {
+  digest: string | undefined;
+  mediaType: string | undefined;
+  size: number | undefined;
+}
+
+export interface ManifestBody {
+  bytes: Buffer;
+  contentType: string | undefined;
+}
+
+export interface TagPage {
+  tags: string[];
+  next: { n?: number; last: string } | undefined;
+}
+
+/**
+ * What the core asks of an upstream registry (src/upstream/client.ts implements it). Every
+ * failure is an UpstreamError, already mapped onto the error the client should see.
+ */
+export interface Upstream {
+  headManifest(repository: string, reference: string): Promise<ManifestHead>;
+  /** GETs a manifest, refusing bodies over maxBytes. */
+  getManifest(repository: string, reference: string, maxBytes: number): Promise<ManifestBody>;
+  headBlob(repository: string, digest: string): Promise<{ size: number | undefined }>;
+  /** A blob's bytes, resumed by the upstream layer if the transfer breaks off. */
+  openBlob(repository: string, digest: string): Promise<FillSource>;
+  listTags(repository: string, n: number | undefined, last: string | undefined): Promise<TagPage>;
+}

@@ -1,0 +1,49 @@
+import { RegistryError } from './registry-error.js';
+
+/** Why local storage failed, from the system error code. */
+export type StorageFailureReason = 'no-space' | 'permission' | 'read-only' | 'io' | 'missing' | 'other';
+
+const REASONS: Record<string, StorageFailureReason> = {
+  ENOSPC: 'no-space',
+  EDQUOT: 'no-space',
+  SQLITE_FULL: 'no-space',
+  EACCES: 'permission',
+  EPERM: 'permission',
+  EROFS: 'read-only',
+  SQLITE_READONLY: 'read-only',
+  EIO: 'io',
+  SQLITE_IOERR: 'io',
+  ENOENT: 'missing',
+};
+
+/**
+ * A local failure (disk full, permissions, I/O) of the blob backend or the metadata store.
+ * Never an UpstreamError: it is not counted as an upstream failure, never resumed upstream,
+ * and never a reason to serve stale content. The client gets a 503 saying the mirror
+ * cannot store content; the log names the operation and the system error.
+ */
+export class StorageError extends RegistryError {
+  readonly reason: StorageFailureReason;
+  readonly operation: string;
+
+  constructor(operation: string, cause: unknown) {
+    const code = (cause as { code?: unknown } | null)?.code;
+    const reason = (typeof code === 'string' && (REASONS[code] ?? REASONS[code.split('_').slice(0, 2).join('_')])) || 'other';
+    super('UNAVAILABLE', `the mirror's local storage failed (${operation}: ${typeof code === 'string' ? code : (cause as Error)?.message})`, {
+      detail: { storage: reason },
+      cause,
+    });
+    this.name = 'StorageError';
+    this.reason = reason;
+    this.operation = operation;
+  }
+}
+
+/** Runs a storage operation, turning what it throws into a StorageError naming it. */
+export async function storageOp<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw err instanceof StorageError ? err : new StorageError(operation, err);
+  }
+}

@@ -1,0 +1,272 @@
+import type { Statement } from 'better-sqlite3';
+import { StorageError } from '../errors/storage-error.js';
+import type { BlobRecord, CachedTag, Lease, LeaseHolder, MetadataRepo, NewManifest, Pin, StoredManifest } from '../ports/metadata-repo.js';
+import { openDatabase, type Db } from './db.js';
+
+type Row = Record<string, unknown>;
+
+/**
+ * The metadata port on SQLite (better-sqlite3: synchronous, so every method is one quick
+ * call on prepared statements; they are prepared once). A failure of the database file
+ * (full, read-only, I/O) is a StorageError.
+ */
+export class SqliteMetadataRepo implements MetadataRepo {
+  readonly #db: Db;
+  readonly #now: () => number;
+  readonly #repoIds = new Map<string, number>();
+  readonly #s: Record<string, Statement>;
+  /** Access times are batched: a warm hit must not cost a write transaction. */
+  #touchedBlobs = new Map<string, number>();
+  #touchedManifests = new Map<string, number>();
+
+  static open(path: string, now: () => number = Date.now): SqliteMetadataRepo {
+    let db: Db;
+    try {
+      db = openDatabase(path);
+    } catch (err) {
+      throw new StorageError(`opening the metadata database ${path}`, err);
+    }
+    return new SqliteMetadataRepo(db, now);
+  }
+
+  constructor(db: Db, now: () => number = Date.now) {
+    this.#db = db;
+    this.#now = now;
+    const p = (sql: string) => db.prepare(sql);
+    this.#s = {
+      repoId: p('SELECT id FROM repositories WHERE name = ?'),
+      repoInsert: p('INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING'),
+      repoList: p('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
+      manifestGet: p('SELECT digest, media_type AS mediaType, content FROM manifests WHERE digest = ?'),
+      manifestInsert: p(
+        'INSERT INTO manifests (digest, media_type, size, content, created_at, last_access_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(digest) DO NOTHING',
+      ),
+      referenceInsert: p('INSERT OR IGNORE INTO manifest_references (manifest_digest, child_digest, kind) VALUES (?, ?, ?)'),
+      manifestLinked: p('SELECT 1 FROM repository_manifests WHERE repository_id = ? AND manifest_digest = ?'),
+      manifestLink: p('INSERT OR IGNORE INTO repository_manifests (repository_id, manifest_digest, linked_at) VALUES (?, ?, ?)'),
+      manifestTouch: p('UPDATE manifests SET last_access_at = max(last_access_at, ?) WHERE digest = ?'),
+      tagGet: p(
+        `SELECT m.digest AS digest, m.media_type AS mediaType, m.content AS content, t.checked_at AS checkedAt
+         FROM tags t JOIN manifests m ON m.digest = t.manifest_digest WHERE t.repository_id = ? AND t.name = ?`,
+      ),
+      tagPut: p(
+        `INSERT INTO tags (repository_id, name, manifest_digest, fetched_at, checked_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at`,
+      ),
+      tagChecked: p('UPDATE tags SET checked_at = ? WHERE repository_id = ? AND name = ?'),
+      tagDelete: p('DELETE FROM tags WHERE repository_id = ? AND name = ?'),
+      tagList: p('SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?'),
+      blobGet: p('SELECT size FROM blobs WHERE digest = ?'),
+      blobInsert: p(
+        'INSERT INTO blobs (digest, size, created_at, last_access_at) VALUES (?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET size = excluded.size',
+      ),
+      blobDelete: p('DELETE FROM blobs WHERE digest = ?'),
+      blobTouch: p('UPDATE blobs SET last_access_at = max(last_access_at, ?) WHERE digest = ?'),
+      blobLinked: p('SELECT 1 FROM repository_blobs WHERE repository_id = ? AND blob_digest = ?'),
+      blobLink: p('INSERT OR IGNORE INTO repository_blobs (repository_id, blob_digest, linked_at) VALUES (?, ?, ?)'),
+      pinPut: p('INSERT INTO pins (repository, reference, pinned_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      pinDelete: p('DELETE FROM pins WHERE repository = ? AND reference = ?'),
+      pinList: p('SELECT repository, reference, pinned_at AS pinnedAt FROM pins ORDER BY repository, reference'),
+      leaseGet: p('SELECT instance, endpoint, description, host, acquired_at AS acquiredAt, expires_at AS expiresAt FROM leases WHERE name = ?'),
+      leaseTake: p(
+        `INSERT INTO leases (name, instance, endpoint, description, host, acquired_at, expires_at) VALUES (@name, @instance, @endpoint, @description, @host, @now, @expires)
+         ON CONFLICT(name) DO UPDATE SET instance = excluded.instance, endpoint = excluded.endpoint, description = excluded.description, host = excluded.host,
+           acquired_at = CASE WHEN leases.instance = excluded.instance THEN leases.acquired_at ELSE excluded.acquired_at END,
+           expires_at = excluded.expires_at
+         WHERE leases.instance = excluded.instance OR leases.expires_at <= @now`,
+      ),
+      leaseTakeOver: p(
+        `UPDATE leases SET instance = @instance, endpoint = @endpoint, description = @description, host = @host, acquired_at = @now, expires_at = @expires
+         WHERE name = @name AND instance = @from`,
+      ),
+      leaseRenew: p('UPDATE leases SET expires_at = ? WHERE name = ? AND instance = ? AND expires_at > ?'),
+      leaseRelease: p('DELETE FROM leases WHERE name = ? AND instance = ?'),
+    };
+  }
+
+  /** Runs a database operation; failures of the file are StorageErrors. */
+  #run<T>(operation: string, body: () => T): Promise<T> {
+    try {
+      return Promise.resolve(body());
+    } catch (err) {
+      return Promise.reject(new StorageError(`metadata: ${operation}`, err));
+    }
+  }
+
+  #repositoryId(name: string): number {
+    const cached = this.#repoIds.get(name);
+    if (cached !== undefined) return cached;
+    this.#s.repoInsert!.run(name, this.#now());
+    const row = this.#s.repoId!.get(name) as { id: number };
+    this.#repoIds.set(name, row.id);
+    return row.id;
+  }
+
+  /** Without creating: undefined for a repository never seen. */
+  #findRepositoryId(name: string): number | undefined {
+    const cached = this.#repoIds.get(name);
+    if (cached !== undefined) return cached;
+    const row = this.#s.repoId!.get(name) as { id: number } | undefined;
+    if (row) this.#repoIds.set(name, row.id);
+    return row?.id;
+  }
+
+  findManifest(repository: string, digest: string): Promise<{ manifest: StoredManifest; linked: boolean } | undefined> {
+    return this.#run('find manifest', () => {
+      const manifest = this.#s.manifestGet!.get(digest) as StoredManifest | undefined;
+      if (!manifest) return undefined;
+      const repoId = this.#findRepositoryId(repository);
+      return { manifest, linked: repoId !== undefined && this.#s.manifestLinked!.get(repoId, digest) !== undefined };
+    });
+  }
+
+  findTag(repository: string, tag: string): Promise<CachedTag | undefined> {
+    return this.#run('find tag', () => {
+      const repoId = this.#findRepositoryId(repository);
+      const row = repoId === undefined ? undefined : (this.#s.tagGet!.get(repoId, tag) as (StoredManifest & { checkedAt: number }) | undefined);
+      if (!row) return undefined;
+      return { manifest: { digest: row.digest, mediaType: row.mediaType, content: row.content }, checkedAt: row.checkedAt };
+    });
+  }
+
+  recordManifest(repository: string, manifest: NewManifest, tag?: string): Promise<void> {
+    return this.#run('record manifest', () => {
+      const now = this.#now();
+      const repoId = this.#repositoryId(repository);
+      this.#db.transaction(() => {
+        this.#s.manifestInsert!.run(manifest.digest, manifest.mediaType, manifest.content.length, manifest.content, now, now);
+        for (const ref of manifest.references) this.#s.referenceInsert!.run(manifest.digest, ref.digest, ref.kind);
+        this.#s.manifestLink!.run(repoId, manifest.digest, now);
+        if (tag !== undefined) this.#s.tagPut!.run(repoId, tag, manifest.digest, now, now);
+      })();
+    });
+  }
+
+  linkManifest(repository: string, digest: string): Promise<void> {
+    return this.#run('link manifest', () => void this.#s.manifestLink!.run(this.#repositoryId(repository), digest, this.#now()));
+  }
+
+  markTagChecked(repository: string, tag: string): Promise<void> {
+    return this.#run('mark tag checked', () => void this.#s.tagChecked!.run(this.#now(), this.#repositoryId(repository), tag));
+  }
+
+  forgetTag(repository: string, tag: string): Promise<void> {
+    return this.#run('forget tag', () => {
+      const repoId = this.#findRepositoryId(repository);
+      if (repoId !== undefined) this.#s.tagDelete!.run(repoId, tag);
+    });
+  }
+
+  listTags(repository: string, after: string, limit: number): Promise<string[] | undefined> {
+    return this.#run('list tags', () => {
+      const repoId = this.#findRepositoryId(repository);
+      if (repoId === undefined) return undefined;
+      return (this.#s.tagList!.all(repoId, after, limit) as Array<{ name: string }>).map((r) => r.name);
+    });
+  }
+
+  listRepositories(after: string, limit: number): Promise<string[]> {
+    return this.#run('list repositories', () => (this.#s.repoList!.all(after, limit) as Array<{ name: string }>).map((r) => r.name));
+  }
+
+  findBlob(repository: string, digest: string): Promise<BlobRecord | undefined> {
+    return this.#run('find blob', () => {
+      const row = this.#s.blobGet!.get(digest) as { size: number } | undefined;
+      if (!row) return undefined;
+      const repoId = this.#findRepositoryId(repository);
+      return { size: row.size, linked: repoId !== undefined && this.#s.blobLinked!.get(repoId, digest) !== undefined };
+    });
+  }
+
+  recordBlob(digest: string, size: number, repositories: Iterable<string>): Promise<void> {
+    return this.#run('record blob', () => {
+      const now = this.#now();
+      const repoIds = [...repositories].map((r) => this.#repositoryId(r));
+      this.#db.transaction(() => {
+        this.#s.blobInsert!.run(digest, size, now, now);
+        for (const id of repoIds) this.#s.blobLink!.run(id, digest, now);
+      })();
+    });
+  }
+
+  linkBlob(repository: string, digest: string): Promise<void> {
+    return this.#run('link blob', () => void this.#s.blobLink!.run(this.#repositoryId(repository), digest, this.#now()));
+  }
+
+  forgetBlob(digest: string): Promise<void> {
+    return this.#run('forget blob', () => void this.#s.blobDelete!.run(digest));
+  }
+
+  touchBlob(digest: string): void {
+    this.#touchedBlobs.set(digest, this.#now());
+  }
+
+  touchManifest(digest: string): void {
+    this.#touchedManifests.set(digest, this.#now());
+  }
+
+  flushAccessTimes(): Promise<void> {
+    if (this.#touchedBlobs.size === 0 && this.#touchedManifests.size === 0) return Promise.resolve();
+    const blobs = this.#touchedBlobs;
+    const manifests = this.#touchedManifests;
+    this.#touchedBlobs = new Map();
+    this.#touchedManifests = new Map();
+    return this.#run('flush access times', () =>
+      this.#db.transaction(() => {
+        for (const [digest, at] of blobs) this.#s.blobTouch!.run(at, digest);
+        for (const [digest, at] of manifests) this.#s.manifestTouch!.run(at, digest);
+      })(),
+    );
+  }
+
+  pin(repository: string, reference: string): Promise<boolean> {
+    return this.#run('pin', () => this.#s.pinPut!.run(repository, reference, this.#now()).changes > 0);
+  }
+
+  unpin(repository: string, reference: string): Promise<boolean> {
+    return this.#run('unpin', () => this.#s.pinDelete!.run(repository, reference).changes > 0);
+  }
+
+  listPins(): Promise<Pin[]> {
+    return this.#run('list pins', () => this.#s.pinList!.all() as Pin[]);
+  }
+
+  acquireLease(name: string, holder: LeaseHolder, ttlMs: number): Promise<Lease> {
+    return this.#run('acquire lease', () => {
+      const now = this.#now();
+      this.#s.leaseTake!.run({ name, ...holder, now, expires: now + ttlMs });
+      return this.#s.leaseGet!.get(name) as Lease;
+    });
+  }
+
+  takeOverLease(name: string, from: string, holder: LeaseHolder, ttlMs: number): Promise<Lease> {
+    return this.#run('take over lease', () => {
+      const now = this.#now();
+      this.#s.leaseTakeOver!.run({ name, from, ...holder, now, expires: now + ttlMs });
+      return this.#s.leaseGet!.get(name) as Lease;
+    });
+  }
+
+  renewLease(name: string, instance: string, ttlMs: number): Promise<boolean> {
+    return this.#run('renew lease', () => {
+      const now = this.#now();
+      return this.#s.leaseRenew!.run(now + ttlMs, name, instance, now).changes > 0;
+    });
+  }
+
+  releaseLease(name: string, instance: string): Promise<void> {
+    return this.#run('release lease', () => void this.#s.leaseRelease!.run(name, instance));
+  }
+
+  currentLease(name: string): Promise<Lease | undefined> {
+    return this.#run('read lease', () => {
+      const row = this.#s.leaseGet!.get(name) as (Lease & Row) | undefined;
+      return row && row.expiresAt > this.#now() ? row : undefined;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.flushAccessTimes().catch(() => undefined);
+    this.#db.close();
+  }
+}
