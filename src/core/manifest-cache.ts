@@ -66,15 +66,17 @@ export class ManifestCache implements ManifestService {
         this.#md.touchManifest(hit.digest);
         return hit;
       }
+      let head: ManifestHead;
       try {
-        const head = await this.#heads.run(`${repository}:${tag}`, () => this.#upstream.headManifest(repository, tag));
-        if (head.digest === hit.digest) {
-          await this.#md.markTagChecked(repository, tag);
-          this.#md.touchManifest(hit.digest);
-          return hit;
-        }
+        head = await this.#heads.run(`${repository}:${tag}`, () => this.#upstream.headManifest(repository, tag));
       } catch (err) {
         return this.#staleOrThrow(repository, tag, hit, err);
+      }
+      if (head.digest === hit.digest) {
+        // Confirmed: a check time that cannot be recorded (a full disk) costs one more HEAD next time, not this pull.
+        await this.#md.markTagChecked(repository, tag).catch((err: Error) => this.#logger.error({ repository, tag, err: err.message }, 'cannot record the tag check'));
+        this.#md.touchManifest(hit.digest);
+        return hit;
       }
     }
     try {

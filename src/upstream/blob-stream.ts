@@ -26,7 +26,7 @@ export interface UpstreamBlobStream {
 export async function openBlobStream(client: UpstreamClient, repository: string, digest: string, logger: Logger): Promise<UpstreamBlobStream> {
   const first = await client.getBlob(repository, digest);
   const size = first.size;
-  let current: Readable = first.body;
+  let current: Readable = quiet(first.body);
   let aborted: Error | undefined;
 
   async function* chunks(): AsyncGenerator<Buffer> {
@@ -57,9 +57,11 @@ export async function openBlobStream(client: UpstreamClient, repository: string,
           }
           current.destroy();
           logger.info({ digest, received, err: (err as Error).message }, 'upstream broke off mid-blob; resuming with Range');
-          current = await client.getBlobFrom(repository, digest, received).catch((resumeErr: unknown) => {
-            throw resumeErr instanceof RegistryError ? resumeErr : errorForNetworkFailure(resumeErr, 'blob');
-          });
+          current = quiet(
+            await client.getBlobFrom(repository, digest, received).catch((resumeErr: unknown) => {
+              throw resumeErr instanceof RegistryError ? resumeErr : errorForNetworkFailure(resumeErr, 'blob');
+            }),
+          );
           if (aborted) throw aborted;
         }
       }
@@ -73,7 +75,13 @@ export async function openBlobStream(client: UpstreamClient, repository: string,
     chunks: chunks(),
     abort(reason) {
       aborted ??= reason;
-      current.destroy(reason);
+      current.destroy(); // the iteration rethrows `aborted`
     },
   };
+}
+
+/** A body's errors reach whoever iterates it; one destroyed before anyone does must not raise an unhandled 'error'. */
+function quiet(body: Readable): Readable {
+  body.on('error', () => undefined);
+  return body;
 }

@@ -3,14 +3,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { image, randomLayer } from '../fixtures/images.js';
 import { useHubAndMirror } from '../support/hub-fixture.js';
+import { blobPath } from '../support/mirror.js';
 import { errorCode, brokenTransfer, http } from '../support/http.js';
 
 const ctx = useHubAndMirror();
-
-function blobPath(dataDir: string, digest: string): string {
-  const hex = digest.slice(7);
-  return join(dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex);
-}
 
 describe('upstream answers mapped honestly', () => {
   it('404 → MANIFEST_UNKNOWN / BLOB_UNKNOWN / NAME_UNKNOWN with 404', async () => {

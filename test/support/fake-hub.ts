@@ -43,6 +43,8 @@ export interface BlobBehaviour {
   truncateAt?: number;
   /** Omit Content-Length (chunked). */
   noLength?: boolean;
+  /** Send the blob one KiB at a time, one every this many ms (an upstream that drips just fast enough to dodge idle timeouts). */
+  dripEveryMs?: number;
 }
 
 export class FakeHub {
@@ -283,6 +285,16 @@ export class FakeHub {
 }
 
 async function sendBody(res: ServerResponse, body: Buffer, behaviour: BlobBehaviour): Promise<void> {
+  if (behaviour.dripEveryMs !== undefined) {
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent >= body.length) return void res.end();
+      res.write(body.subarray(sent, sent + 1024));
+      sent += 1024;
+    }, behaviour.dripEveryMs);
+    res.once('close', () => clearInterval(timer));
+    return;
+  }
   if (behaviour.resetAfter !== undefined) {
     res.write(body.subarray(0, behaviour.resetAfter));
     setImmediate(() => res.socket?.destroy());

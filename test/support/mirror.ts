@@ -59,3 +59,9 @@ export async function startMirror(upstreamUrl: string, overrides: ConfigInput = 
     },
   };
 }
+
+/** Where the filesystem backend keeps a blob of this data dir. */
+export function blobPath(dataDir: string, digest: string): string {
+  const hex = digest.slice(7);
+  return join(dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex);
+}

@@ -1,0 +1,19 @@
+import { spawnSync } from 'node:child_process';
+
+/**
+ * A small tmpfs mounted on dir: a real filesystem that fills up (ENOSPC) without
+ * filling the machine's disk. Needs root (mount); without it the suite is skipped with a
+ * message, and with CI=true that is a failure. Returns the unmount.
+ */
+export function mountTmpfs(dir: string, bytes: number): (() => void) | string {
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0755`, 'tmpfs', dir], { encoding: 'utf8' });
+  if (mounted.status !== 0) {
+    const message = `cannot mount a tmpfs (needs root): ${mounted.stderr.trim() || mounted.error?.message}`;
+    if (process.env.CI === 'true') throw new Error(`${message}: required in CI`);
+    return message;
+  }
+  return () => {
+    const unmounted = spawnSync('umount', ['-l', dir], { encoding: 'utf8' });
+    if (unmounted.status !== 0) throw new Error(`umount ${dir}: ${unmounted.stderr}`);
+  };
+}
