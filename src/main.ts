@@ -22,7 +22,7 @@ export interface RunningServer {
   /** The admin API's unix socket. */
   adminSocket: string;
   /** What is in flight now (the tests check nothing is left after each one). */
-  inspect(): { fills: number; openFills: number };
+  inspect(): { fills: number; openFills: number; readers: number };
   /** Resolves once no fill is in progress (every blob fetched so far is stored and recorded). */
   idle(): Promise<void>;
   close(): Promise<void>;
@@ -119,7 +119,7 @@ async function serve(
     url: `http://${urlHost}:${bound}`,
     port: bound,
     adminSocket: socketPath,
-    inspect: () => ({ fills: fills.size, openFills: Fill.open }),
+    inspect: () => ({ fills: fills.size, openFills: Fill.open, readers: Fill.readers }),
     idle: () => fills.drain(),
     close,
   };

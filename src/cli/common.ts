@@ -24,9 +24,9 @@ export class UsageError extends Error {
 export function parseCommand(args: string[], options: Options): { values: Values; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
-    return { values: values as Values, positionals };
+    return { values, positionals };
   } catch (err) {
-    throw new UsageError((err as Error).message.split('. To specify')[0] as string);
+    throw new UsageError((err as Error).message.split('. To specify')[0] ?? '');
   }
 }
 

@@ -76,7 +76,7 @@ export class BlobCache implements BlobService {
       if (record) return { size: record.size, cache: 'hit' };
       const { fill, recorded } = await this.#join(request);
       await recorded;
-      if (fill.state === 'failed') throw fill.error;
+      if (fill.state === 'failed') throw fill.failure();
       const size = await fill.stored;
       if (size !== undefined) return { size, cache: 'miss' };
     }
@@ -169,7 +169,7 @@ export class BlobCache implements BlobService {
     if (size === undefined && (req.range !== undefined || req.head)) {
       // No announced length: a Range or HEAD is answered once the blob is complete.
       await fill.finished;
-      if (fill.state === 'failed') throw fill.error;
+      if (fill.state === 'failed') throw fill.failure();
       size = fill.size;
     }
     const range = size === undefined ? undefined : parseRange(req.range, size);
@@ -178,7 +178,7 @@ export class BlobCache implements BlobService {
     if (req.head) return { digest: req.digest.value, size, range, body: undefined, cache };
     const body = fill.body(range?.start ?? 0, range?.end);
     if (!body) {
-      if (fill.state === 'failed') throw fill.error;
+      if (fill.state === 'failed') throw fill.failure();
       await recorded; // stored and closed meanwhile: read it from the backend once it is recorded
       return undefined;
     }

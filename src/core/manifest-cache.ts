@@ -3,7 +3,7 @@ import { digestOf, type Digest } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import type { Reference } from '../oci/reference.js';
 import type { MetadataRepo, StoredManifest } from '../ports/metadata-repo.js';
-import { UpstreamError } from '../upstream/errors.js';
+import { UpstreamError } from '../errors/upstream-error.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { canServeStale, isTagFresh, upstreamSaysGone, type FreshnessPolicy } from './policy.js';
 import type { ManifestResult, ManifestService } from './types.js';

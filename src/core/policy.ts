@@ -1,4 +1,4 @@
-import { isUpstreamError } from '../upstream/errors.js';
+import { isUpstreamError } from '../errors/upstream-error.js';
 
 /**
  * Freshness rules as pure functions. Digests are immutable: served from disk forever.

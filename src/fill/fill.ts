@@ -53,8 +53,9 @@ export class FillDeadlineExceeded extends RegistryError {
  * The writer is closed once the fill is over and its last reader is gone.
  */
 export class Fill {
-  /** Fills whose writer is not closed yet, in this process (the tests check none is left behind). */
+  /** Fills whose writer is not closed yet, and their readers, in this process (the tests check none is left behind). */
   static open = 0;
+  static readers = 0;
   readonly digest: Digest;
   readonly expectedSize: number | undefined;
   state: FillState = 'running';
@@ -87,6 +88,11 @@ export class Fill {
     this.stored = this.#run();
   }
 
+  /** Why the fill failed (once state is 'failed'). */
+  failure(): Error {
+    return this.error ?? new Error('blob fill failed');
+  }
+
   /** Total size once known: announced by the upstream, or counted at the end. */
   get size(): number | undefined {
     return this.state === 'verified' ? this.received : this.expectedSize;
@@ -108,11 +114,13 @@ export class Fill {
   body(start = 0, end?: number): BlobBody | undefined {
     if (this.#closed || this.state === 'failed') return undefined;
     this.#readers++;
+    Fill.readers++;
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       this.#readers--;
+      Fill.readers--;
       void this.#maybeClose();
     };
     const last = end ?? Number.POSITIVE_INFINITY;
@@ -212,7 +220,7 @@ export class Fill {
 
   /** Bytes readable at position right now (0: the end), or undefined to wait for more. Throws if the fill failed. */
   #readyNow(position: number, end: number): number | undefined {
-    if (this.state === 'failed') throw this.error;
+    if (this.state === 'failed') throw this.failure();
     const verified = this.state === 'verified';
     // All but the last byte received until the digest verifies.
     const readable = verified ? this.received : Math.max(0, this.received - 1);

@@ -80,9 +80,9 @@ export async function pump(source: PumpSource, start: number, end: number, out: 
           abortWait = undefined;
           resolve(value);
         },
-        (err: unknown) => {
+        (err: Error) => {
           abortWait = undefined;
-          reject(err as Error);
+          reject(err);
         },
       );
     });

@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { RegistryError } from '../errors/registry-error.js';
 import type { UpstreamClient } from './client.js';
-import { errorForNetworkFailure, UpstreamError } from './errors.js';
+import { errorForNetworkFailure } from './errors.js';
+import { UpstreamError } from '../errors/upstream-error.js';
 
 /** Times a transfer resumes after the upstream broke off, as long as each try brought bytes. */
 const MAX_RESUMES = 3;
@@ -28,6 +29,8 @@ export async function openBlobStream(client: UpstreamClient, repository: string,
   const size = first.size;
   let current: Readable = quiet(first.body);
   let aborted: Error | undefined;
+  // Read through a function: abort() sets it while the generator awaits, which narrowing cannot see.
+  const abortedWith = (): Error | undefined => aborted;
 
   async function* chunks(): AsyncGenerator<Buffer> {
     let received = 0;
@@ -49,7 +52,8 @@ export async function openBlobStream(client: UpstreamClient, repository: string,
           }
           throw new Error(`upstream ended the blob after ${received} of ${size} bytes`);
         } catch (err) {
-          if (aborted) throw aborted;
+          const stop = abortedWith();
+          if (stop) throw stop;
           const progressed = resumes === 0 || received > before;
           if (err instanceof RegistryError) throw err;
           if (size === undefined || !progressed || resumes >= MAX_RESUMES) {
@@ -62,7 +66,8 @@ export async function openBlobStream(client: UpstreamClient, repository: string,
               throw resumeErr instanceof RegistryError ? resumeErr : errorForNetworkFailure(resumeErr, 'blob');
             }),
           );
-          if (aborted) throw aborted;
+          const stopped = abortedWith();
+          if (stopped) throw stopped;
         }
       }
     } finally {

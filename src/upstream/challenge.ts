@@ -1,5 +1,6 @@
 export interface Challenge {
-  scheme: 'bearer' | 'basic' | string;
+  /** Lower-cased: 'bearer', 'basic', or another scheme we do not answer. */
+  scheme: string;
   params: Record<string, string>;
 }
 

@@ -1,39 +1,5 @@
-import { RegistryError } from '../errors/registry-error.js';
 import type { ErrorCode } from '../errors/codes.js';
-
-/** Why an upstream call failed; the registry layer serves stale content on any of these. */
-export type UpstreamFailureReason = 'unreachable' | 'timeout' | 'status' | 'auth' | 'invalid' | 'offline' | 'rate-limited';
-
-/** An upstream failure, already mapped onto the OCI error the client should see. */
-export class UpstreamError extends RegistryError {
-  readonly reason: UpstreamFailureReason;
-  readonly upstreamStatus: number | undefined;
-
-  constructor(
-    code: ErrorCode,
-    message: string,
-    reason: UpstreamFailureReason,
-    options: { status?: number; upstreamStatus?: number; headers?: Record<string, string>; cause?: unknown } = {},
-  ) {
-    super(code, message, {
-      ...(options.status !== undefined ? { status: options.status } : {}),
-      ...(options.headers ? { headers: options.headers } : {}),
-      cause: options.cause,
-      detail: { upstream: reason, ...(options.upstreamStatus !== undefined ? { status: options.upstreamStatus } : {}) },
-    });
-    this.reason = reason;
-    this.upstreamStatus = options.upstreamStatus;
-  }
-
-  /** True when the upstream said the thing does not exist: nothing stale should hide that. */
-  get isNotFound(): boolean {
-    return this.upstreamStatus === 404;
-  }
-}
-
-export function isUpstreamError(err: unknown): err is UpstreamError {
-  return err instanceof UpstreamError;
-}
+import { UpstreamError } from '../errors/upstream-error.js';
 
 export type ResourceKind = 'manifest' | 'blob' | 'repository';
 

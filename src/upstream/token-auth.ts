@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { parseChallenges, type Challenge } from './challenge.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { TokenCache } from './token-cache.js';
-import { errorForNetworkFailure, UpstreamError } from './errors.js';
+import { errorForNetworkFailure } from './errors.js';
+import { UpstreamError } from '../errors/upstream-error.js';
 
 export interface Credentials {
   username: string;

@@ -38,7 +38,7 @@ export async function warmImage(services: Services, ref: ImageRef, options: Warm
   summary.manifests++;
   const parsed = parseManifest(top.content, top.mediaType);
   let images = [parsed];
-  let platforms: string[] = [];
+  const platforms: string[] = [];
   if (INDEX_MEDIA_TYPES.includes(parsed.mediaType)) {
     const wanted = parsed.references.filter(
       (r) => r.kind === 'manifest' && (options.platforms === 'all' || options.platforms.some((p) => platformMatches(p, r.platform))),

@@ -16,7 +16,7 @@ describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution r
   const blobGets = () => e2e.upstreamBlobGets();
 
   it('copies node:17-alpine with the upstream digest; a second copy sends no blob request upstream', async () => {
-    const { dir, upstream, mirror, images } = e2e;
+    const { dir, upstream, images } = e2e;
     const inspectUpstream = JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${upstream.host}/library/node:17-alpine`));
     const inspect = JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${host()}/library/node:17-alpine`));
     expect(inspect.Digest).toBe(inspectUpstream.Digest);
@@ -30,7 +30,7 @@ describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution r
   });
 
   it('copies an image sharing parent layers, keeping the shared layer once on disk', async () => {
-    const { dir, upstream, mirror, images } = e2e;
+    const { dir, mirror, images } = e2e;
     await skopeo('copy', '--src-tls-verify=false', `docker://${host()}/myorg/app:1.0`, `dir:${join(dir, 'app')}`);
     await skopeo('copy', '--src-tls-verify=false', `docker://${host()}/library/node:16-alpine`, `dir:${join(dir, 'node16')}`);
     const base = images.node17.layers[0]?.digest.slice(7) as string;
@@ -42,7 +42,7 @@ describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution r
   });
 
   it('inspects one platform of an OCI index and of a Docker manifest list (--override-arch arm64)', async () => {
-    const { dir, upstream, mirror, images } = e2e;
+    const { upstream, images } = e2e;
     for (const [name, multi] of [['multi', images.multiOci], ['multi-list', images.multiDocker]] as const) {
       const arm = JSON.parse(await skopeo('inspect', '--tls-verify=false', '--override-arch', 'arm64', `docker://${host()}/library/${name}:latest`));
       expect(arm.Architecture).toBe('arm64');
@@ -81,7 +81,7 @@ describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution r
   });
 
   it('copies a whole multi-arch index with --all and lists tags', async () => {
-    const { dir, upstream, mirror, images } = e2e;
+    const { dir } = e2e;
     await skopeo('copy', '--all', '--src-tls-verify=false', `docker://${host()}/library/multi:latest`, `dir:${join(dir, 'multi')}`);
     const tags = JSON.parse(await skopeo('list-tags', '--tls-verify=false', `docker://${host()}/library/node`));
     expect(tags.Tags.sort()).toEqual(['16-alpine', '17-alpine']);

@@ -70,8 +70,13 @@ describe('one upstream fetch per blob', () => {
     const { hub, mirror } = ctx;
     const layer = randomLayer(2 * 1024 * 1024);
     hub.push('library/node', 'latest', image([layer]));
-    hub.blobBehaviour.set(layer.digest, { resetAfter: 700_000 });
-    const results = await Promise.all(Array.from({ length: 5 }, () => brokenTransfer(mirror.url, `/v2/library/node/blobs/${layer.digest}`)));
+    let release!: () => void;
+    // Paused at 100 000 bytes until all five readers joined the one fill, then reset at 700 000 (and at once on every resume).
+    hub.blobBehaviour.set(layer.digest, { pauseAfter: 100_000, release: new Promise<void>((r) => (release = r)), resetAfter: 700_000 });
+    const transfers = Array.from({ length: 5 }, () => brokenTransfer(mirror.url, `/v2/library/node/blobs/${layer.digest}`));
+    await waitFor(() => mirror.inspect().readers === 5, 10_000, 'five readers on the fill');
+    release();
+    const results = await Promise.all(transfers);
     for (const res of results) {
       expect([res.status, res.ended]).toEqual([200, 'UND_ERR_SOCKET']);
       expect(res.received).toBeLessThanOrEqual(700_000);

@@ -30,7 +30,7 @@ interface Repo {
 export interface BlobBehaviour {
   /** Serve these bytes instead of the real ones (a digest mismatch). */
   corrupt?: boolean;
-  /** Send this many bytes, then wait for `release` before sending the rest. */
+  /** Send the blob up to this offset, then wait for `release` before sending the rest (a GET from beyond it does not pause). */
   pauseAfter?: number;
   release?: Promise<void>;
   /** Send the blob up to this byte offset, then reset the connection (a resumed GET from there on resets at once). */
@@ -187,7 +187,7 @@ export class FakeHub {
       const gets = this.requests.filter((r) => r.server === 'cdn' && r.method === 'GET' && r.path.startsWith(`/blobs/${digest}`)).length;
       if (behaviour.resets !== undefined && gets > behaviour.resets) reset = undefined;
     }
-    void sendBody(res, body, { ...behaviour, resetAfter: reset === undefined ? undefined : Math.max(0, reset - start) });
+    void sendBody(res, body, { ...behaviour, resetAfter: reset === undefined ? undefined : Math.max(0, reset - start) }, start);
   }
 
   #onRegistry(req: IncomingMessage, res: ServerResponse): void {
@@ -284,7 +284,8 @@ export class FakeHub {
   }
 }
 
-async function sendBody(res: ServerResponse, body: Buffer, behaviour: BlobBehaviour): Promise<void> {
+/** Sends body (the blob from byte `start`); pauseAfter is an offset in the blob, resetAfter one in this body. */
+async function sendBody(res: ServerResponse, body: Buffer, behaviour: BlobBehaviour, start: number): Promise<void> {
   if (behaviour.dripEveryMs !== undefined) {
     let sent = 0;
     const timer = setInterval(() => {
@@ -295,22 +296,24 @@ async function sendBody(res: ServerResponse, body: Buffer, behaviour: BlobBehavi
     res.once('close', () => clearInterval(timer));
     return;
   }
+  let sent = 0;
+  const pauseAt = behaviour.pauseAfter === undefined ? undefined : behaviour.pauseAfter - start;
+  if (pauseAt !== undefined && pauseAt > 0) {
+    await write(res, body.subarray(0, pauseAt));
+    sent = pauseAt;
+    await behaviour.release;
+  }
   if (behaviour.resetAfter !== undefined) {
-    res.write(body.subarray(0, behaviour.resetAfter));
+    res.flushHeaders(); // the reset comes after the headers, mid-body
+    if (behaviour.resetAfter > sent) await write(res, body.subarray(sent, behaviour.resetAfter));
     setImmediate(() => res.socket?.destroy());
     return;
   }
   if (behaviour.truncateAt !== undefined) {
-    res.end(body.subarray(0, behaviour.truncateAt));
+    res.end(body.subarray(sent, behaviour.truncateAt));
     return;
   }
-  if (behaviour.pauseAfter !== undefined) {
-    await write(res, body.subarray(0, behaviour.pauseAfter));
-    await behaviour.release;
-    res.end(body.subarray(behaviour.pauseAfter));
-    return;
-  }
-  res.end(body);
+  res.end(body.subarray(sent));
 }
 
 function write(res: ServerResponse, chunk: Buffer): Promise<void> {

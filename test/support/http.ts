@@ -29,7 +29,7 @@ export async function http(base: string, path: string, options: { method?: Dispa
 /** Expects an OCI error body with this code and status. */
 export function errorCode(reply: Reply): string | undefined {
   try {
-    return (reply.json() as { errors: Array<{ code: string }> }).errors[0]?.code;
+    return reply.json<{ errors: Array<{ code: string }> }>().errors[0]?.code;
   } catch {
     return undefined;
   }

@@ -31,8 +31,9 @@ export function openDataFiles(): string[] {
 }
 
 afterEach(async () => {
-  const leftovers = () => ({ openFills: Fill.open, openFiles: openDataFiles() });
-  await waitFor(() => Fill.open === 0 && openDataFiles().length === 0, 5000, 'fills and data files to be released').catch(() => undefined);
-  expect(leftovers()).toEqual({ openFills: 0, openFiles: [] });
+  const leftovers = () => ({ openFills: Fill.open, readers: Fill.readers, openFiles: openDataFiles() });
+  const clean = () => Fill.open === 0 && Fill.readers === 0 && openDataFiles().length === 0;
+  await waitFor(clean, 5000, 'fills, readers and data files to be released').catch(() => undefined);
+  expect(leftovers()).toEqual({ openFills: 0, readers: 0, openFiles: [] });
   expect(gcClosedHandles.splice(0)).toEqual([]);
 });

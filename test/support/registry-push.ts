@@ -14,7 +14,7 @@ export async function pushBlob(registry: string, repository: string, blob: Blob)
   const put = await fetch(location, {
     method: 'PUT',
     headers: { 'content-type': 'application/octet-stream' }, // fetch sets Content-Length for a byte body
-    body: new Uint8Array(blob.bytes) as Uint8Array<ArrayBuffer>,
+    body: new Uint8Array(blob.bytes),
   });
   if (put.status !== 201) throw new Error(`upload ${blob.digest} ${put.status}: ${await put.text()}`);
 }
@@ -23,7 +23,7 @@ export async function pushManifest(registry: string, repository: string, referen
   const res = await fetch(`${registry}/v2/${repository}/manifests/${reference}`, {
     method: 'PUT',
     headers: { 'content-type': manifest.mediaType },
-    body: new Uint8Array(manifest.bytes) as Uint8Array<ArrayBuffer>,
+    body: new Uint8Array(manifest.bytes),
   });
   if (res.status !== 201) throw new Error(`manifest PUT ${repository}:${reference} ${res.status}: ${await res.text()}`);
   const digest = res.headers.get('docker-content-digest');

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LiveTail } from '../../src/fill/live-tail.js';
-import { pump, type PumpSource } from '../../src/storage/pump.js';
+import { DestinationClosed, pump, type PumpSource } from '../../src/storage/pump.js';
 
 const chunk = (from: number, length: number) => Buffer.from(Array.from({ length }, (_, i) => (from + i) % 256));
 
@@ -82,5 +82,62 @@ describe('the response pump', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+
+  /** Node 20: a write to a socket destroyed before its 'close' fired may never call back. */
+  class SilentlyDestroyed extends EventEmitter {
+    destroyed = false;
+    writes = 0;
+    write(_chunk: Buffer, callback: (err?: Error) => void): boolean {
+      this.writes++;
+      if (this.writes === 1) {
+        process.nextTick(callback);
+        return true;
+      }
+      this.destroyed = true; // this write's callback never comes
+      setTimeout(() => this.emit('close'), 5);
+      return false;
+    }
+  }
+
+  const everyByte = (data: Buffer): PumpSource => ({
+    ready: (position, end) => Math.max(0, end - position + 1),
+    read: async (buffer, length, position) => data.copy(buffer, 0, position, position + length),
+  });
+
+  it('a write whose callback never comes is released by the close event: the pump rejects instead of hanging', async () => {
+    const data = Buffer.alloc(1024 * 1024, 1);
+    const out = new SilentlyDestroyed();
+    await expect(pump(everyByte(data), 0, data.length - 1, out as unknown as Writable)).rejects.toBeInstanceOf(DestinationClosed);
+    expect(out.writes).toBe(2); // nothing written once the destination was destroyed
+    expect(out.listenerCount('close')).toBe(0); // its one listener removed
+  });
+
+  it('a wait for a source that brings nothing more is released when the client goes away', async () => {
+    const out = new EventEmitter() as EventEmitter & { destroyed: boolean; write: () => boolean };
+    out.destroyed = false;
+    out.write = () => true;
+    let waits = 0;
+    const stalled: PumpSource = {
+      ready: () => {
+        waits++;
+        return new Promise<number>(() => undefined); // a fill whose upstream paused for good
+      },
+      read: async () => 0,
+    };
+    const pumping = pump(stalled, 0, 100, out as unknown as Writable);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    out.destroyed = true;
+    out.emit('close');
+    await expect(pumping).rejects.toBeInstanceOf(DestinationClosed);
+    expect(waits).toBe(1);
+    expect(out.listenerCount('close')).toBe(0);
+  });
+
+  it('a destination destroyed before the pump starts gets nothing written', async () => {
+    const out = new SilentlyDestroyed();
+    out.destroyed = true;
+    await expect(pump(everyByte(Buffer.alloc(10)), 0, 9, out as unknown as Writable)).rejects.toBeInstanceOf(DestinationClosed);
+    expect(out.writes).toBe(0);
   });
 });
