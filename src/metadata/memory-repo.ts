@@ -85,8 +85,8 @@ export class MemoryMetadataRepo implements MetadataRepo {
   }
 
   async markTagChecked(repository: string, tag: string): Promise<void> {
-    const row = this.#repository(repository).tags.get(tag);
-    
+    const row = this.#repositories.get(repository)?.tags.get(tag);
+    if (row) row.checkedAt = this.#now();
   }
 
   async forgetTag(repository: string, tag: string): Promise<void> {
@@ -122,7 +122,7 @@ export class MemoryMetadataRepo implements MetadataRepo {
 
   async forgetBlob(digest: string): Promise<void> {
     this.#blobs.delete(digest);
-    
+    for (const repo of this.#repositories.values()) repo.blobs.delete(digest);
   }
 
   touchBlob(digest: string): void {
@@ -168,7 +168,7 @@ export class MemoryMetadataRepo implements MetadataRepo {
   async acquireLease(name: string, holder: LeaseHolder, ttlMs: number): Promise<Lease> {
     const now = this.#now();
     const lease = this.#leases.get(name);
-    if (!lease || lease.instance === holder.instance || lease.expiresAt < now) {
+    if (!lease || lease.instance === holder.instance || lease.expiresAt <= now) {
       // Re-acquiring our own lease extends it; it was acquired when we first took it.
       const acquiredAt = lease?.instance === holder.instance ? lease.acquiredAt : now;
       this.#leases.set(name, { ...leaseHolder(holder), acquiredAt, expiresAt: now + ttlMs });
@@ -179,15 +179,15 @@ export class MemoryMetadataRepo implements MetadataRepo {
   async takeOverLease(name: string, from: string, holder: LeaseHolder, ttlMs: number): Promise<Lease> {
     const now = this.#now();
     const lease = this.#leases.get(name);
-    // A lease released meanwhile is free: taking it over is taking it.
-    if (!lease || lease.instance === from) this.#leases.set(name, { ...leaseHolder(holder), acquiredAt: now, expiresAt: now + ttlMs });
+    // A lease released meanwhile or expired is free: taking it over is taking it.
+    if (!lease || lease.instance === from || lease.expiresAt <= now) this.#leases.set(name, { ...leaseHolder(holder), acquiredAt: now, expiresAt: now + ttlMs });
     return { ...(this.#leases.get(name) as Lease) };
   }
 
   async renewLease(name: string, instance: string, ttlMs: number): Promise<boolean> {
     const now = this.#now();
     const lease = this.#leases.get(name);
-    if (!lease || lease.instance !== instance || lease.expiresAt <= now) return false;
+    if (!lease || lease.instance !== instance) return false;
     lease.expiresAt = now + ttlMs;
     return true;
   }

@@ -43,7 +43,10 @@ export class SqliteMetadataRepo implements MetadataRepo {
       ),
       referenceInsert: p('INSERT OR IGNORE INTO manifest_references (manifest_digest, child_digest, kind) VALUES (?, ?, ?)'),
       manifestLinked: p('SELECT 1 FROM repository_manifests WHERE repository_id = ? AND manifest_digest = ?'),
-      manifestLink: p('INSERT OR IGNORE INTO repository_manifests (repository_id, manifest_digest, linked_at) VALUES (?, ?, ?)'),
+      // Linking a digest not (or no longer) recorded does nothing: the caller found it a moment ago, GC may have raced it.
+      manifestLink: p(
+        'INSERT OR IGNORE INTO repository_manifests (repository_id, manifest_digest, linked_at) SELECT ?, digest, ? FROM manifests WHERE digest = ?',
+      ),
       manifestTouch: p('UPDATE manifests SET last_access_at = max(last_access_at, ?) WHERE digest = ?'),
       tagGet: p(
         `SELECT m.digest AS digest, m.media_type AS mediaType, m.content AS content, t.checked_at AS checkedAt
@@ -63,7 +66,7 @@ export class SqliteMetadataRepo implements MetadataRepo {
       blobDelete: p('DELETE FROM blobs WHERE digest = ?'),
       blobTouch: p('UPDATE blobs SET last_access_at = max(last_access_at, ?) WHERE digest = ?'),
       blobLinked: p('SELECT 1 FROM repository_blobs WHERE repository_id = ? AND blob_digest = ?'),
-      blobLink: p('INSERT OR IGNORE INTO repository_blobs (repository_id, blob_digest, linked_at) VALUES (?, ?, ?)'),
+      blobLink: p('INSERT OR IGNORE INTO repository_blobs (repository_id, blob_digest, linked_at) SELECT ?, digest, ? FROM blobs WHERE digest = ?'),
       pinPut: p('INSERT INTO pins (repository, reference, pinned_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
       pinDelete: p('DELETE FROM pins WHERE repository = ? AND reference = ?'),
       pinList: p('SELECT repository, reference, pinned_at AS pinnedAt FROM pins ORDER BY repository, reference'),
@@ -79,7 +82,7 @@ export class SqliteMetadataRepo implements MetadataRepo {
         `UPDATE leases SET instance = @instance, endpoint = @endpoint, description = @description, host = @host, acquired_at = @now, expires_at = @expires
          WHERE name = @name AND instance = @from`,
       ),
-      leaseRenew: p('UPDATE leases SET expires_at = ? WHERE name = ? AND instance = ? AND expires_at > ?'),
+      leaseRenew: p('UPDATE leases SET expires_at = ? WHERE name = ? AND instance = ?'),
       leaseRelease: p('DELETE FROM leases WHERE name = ? AND instance = ?'),
     };
   }
@@ -136,18 +139,21 @@ export class SqliteMetadataRepo implements MetadataRepo {
       this.#db.transaction(() => {
         this.#s.manifestInsert!.run(manifest.digest, manifest.mediaType, manifest.content.length, manifest.content, now, now);
         for (const ref of manifest.references) this.#s.referenceInsert!.run(manifest.digest, ref.digest, ref.kind);
-        this.#s.manifestLink!.run(repoId, manifest.digest, now);
+        this.#s.manifestLink!.run(repoId, now, manifest.digest);
         if (tag !== undefined) this.#s.tagPut!.run(repoId, tag, manifest.digest, now, now);
       })();
     });
   }
 
   linkManifest(repository: string, digest: string): Promise<void> {
-    return this.#run('link manifest', () => void this.#s.manifestLink!.run(this.#repositoryId(repository), digest, this.#now()));
+    return this.#run('link manifest', () => void this.#s.manifestLink!.run(this.#repositoryId(repository), this.#now(), digest));
   }
 
   markTagChecked(repository: string, tag: string): Promise<void> {
-    return this.#run('mark tag checked', () => void this.#s.tagChecked!.run(this.#now(), this.#repositoryId(repository), tag));
+    return this.#run('mark tag checked', () => {
+      const repoId = this.#findRepositoryId(repository);
+      if (repoId !== undefined) this.#s.tagChecked!.run(this.#now(), repoId, tag);
+    });
   }
 
   forgetTag(repository: string, tag: string): Promise<void> {
@@ -184,13 +190,13 @@ export class SqliteMetadataRepo implements MetadataRepo {
       const repoIds = [...repositories].map((r) => this.#repositoryId(r));
       this.#db.transaction(() => {
         this.#s.blobInsert!.run(digest, size, now, now);
-        for (const id of repoIds) this.#s.blobLink!.run(id, digest, now);
+        for (const id of repoIds) this.#s.blobLink!.run(id, now, digest);
       })();
     });
   }
 
   linkBlob(repository: string, digest: string): Promise<void> {
-    return this.#run('link blob', () => void this.#s.blobLink!.run(this.#repositoryId(repository), digest, this.#now()));
+    return this.#run('link blob', () => void this.#s.blobLink!.run(this.#repositoryId(repository), this.#now(), digest));
   }
 
   forgetBlob(digest: string): Promise<void> {
@@ -243,6 +249,8 @@ export class SqliteMetadataRepo implements MetadataRepo {
     return this.#run('take over lease', () => {
       const now = this.#now();
       this.#s.leaseTakeOver!.run({ name, from, ...holder, now, expires: now + ttlMs });
+      // Released meanwhile (no row), or expired: taken the usual way; someone else's live lease stays.
+      this.#s.leaseTake!.run({ name, ...holder, now, expires: now + ttlMs });
       return this.#s.leaseGet!.get(name) as Lease;
     });
   }
@@ -250,7 +258,7 @@ export class SqliteMetadataRepo implements MetadataRepo {
   renewLease(name: string, instance: string, ttlMs: number): Promise<boolean> {
     return this.#run('renew lease', () => {
       const now = this.#now();
-      return this.#s.leaseRenew!.run(now + ttlMs, name, instance, now).changes > 0;
+      return this.#s.leaseRenew!.run(now + ttlMs, name, instance).changes > 0;
     });
   }
 

@@ -95,7 +95,7 @@ export interface MetadataRepo {
   acquireLease(name: string, holder: LeaseHolder, ttlMs: number): Promise<Lease>;
   /** Takes the lease from `from` (a holder known to be dead) even before it expires; the lease now in force. */
   takeOverLease(name: string, from: string, holder: LeaseHolder, ttlMs: number): Promise<Lease>;
-  /** Extends our lease; false when it is no longer ours (it expired and was taken). */
+  /** Extends our lease (even past its expiry while nobody took it); false when another instance holds it now. */
   renewLease(name: string, instance: string, ttlMs: number): Promise<boolean>;
   releaseLease(name: string, instance: string): Promise<void>;
   /** The lease in force (unexpired), if any. */

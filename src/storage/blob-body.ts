@@ -35,6 +35,8 @@ export function sourceBody(source: PumpSource, start: number, end: number, toStr
     stream() {
       use();
       const stream = toStream();
+      // A file stream that does not close its descriptor never emits 'close': release at its end too.
+      stream.once('end', release);
       stream.once('close', release);
       return stream;
     },

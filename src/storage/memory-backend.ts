@@ -67,7 +67,7 @@ export class MemoryBlobBackend implements BlobBackend {
     let removed = 0;
     const now = Date.now();
     for (const [name, temp] of [...this.store.temps]) {
-      if (now - temp.touchedAt < olderThanMs) continue;
+      if (temp.instance === this.instance || now - temp.touchedAt < olderThanMs) continue;
       this.store.temps.delete(name);
       removed++;
     }
@@ -79,7 +79,7 @@ export class MemoryBlobBackend implements BlobBackend {
 export function bufferBody(bytes: Buffer, start: number, end: number): BlobBody {
   const source: PumpSource = {
     ready: (position, last) => Math.max(0, last - position + 1),
-    read: async (buffer, length, position) => (position < bytes.length ? bytes.copy(buffer, 0, position, Math.min(bytes.length, position + length)) : 0),
+    read: async (buffer, length, position) => bytes.copy(buffer, 0, Math.min(position, bytes.length), Math.min(bytes.length, position + length)),
     // Past the end, undefined: read then returns 0 and the pump reports a short blob, as for a file.
     peek: (position, max) => (position < bytes.length ? bytes.subarray(position, Math.min(bytes.length, position + max)) : undefined),
   };
@@ -117,7 +117,7 @@ class MemoryBlobWriter implements BlobWriter {
 
   async read(buffer: Buffer, length: number, position: number): Promise<number> {
     if (this.#state === 'closed') throw new Error('read after close');
-    const wanted = length;
+    const wanted = Math.min(length, this.#length - position);
     if (wanted <= 0) return 0;
     return this.#bytes.copy(buffer, 0, position, position + wanted);
   }

@@ -37,6 +37,13 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
+/** The promise's value, or a failure naming what did not happen in time (a join that wrongly started new work never resolves). */
+function within<T>(promise: Promise<T>, what: string, ms = 1_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** How long an implementation may take to free a key once its work is done (a shared database answers in a round trip). */
 const FREE_WITHIN_MS = 2_000;
 
@@ -92,7 +99,7 @@ export function fillCoordinatorContract(name: string, make: () => FillCoordinato
       const b = coordinator.join('k', second.start, second.done);
       const handle = first.handle();
       first.started.resolve(handle);
-      const [ha, hb] = await Promise.all([a, b]);
+      const [ha, hb] = await within(Promise.all([a, b]), 'both joins');
       expect(ha).toBe(handle);
       expect(hb).toBe(handle);
       expect(first.calls.start + second.calls.start).toBe(1);
@@ -123,7 +130,7 @@ export function fillCoordinatorContract(name: string, make: () => FillCoordinato
       expect(await coordinator.join('k', w.start, w.done)).toBe(handle);
       await sleep(20);
       const late = work('k');
-      expect(await coordinator.join('k', late.start, late.done)).toBe(handle);
+      expect(await within(coordinator.join('k', late.start, late.done), 'a join of the taken key')).toBe(handle);
       expect(late.calls.start).toBe(0);
       expect(await coordinator.current('k')).toBe(handle);
       w.finished.resolve();

@@ -269,6 +269,22 @@ export function metadataRepoContract(name: string, make: (now: () => number) => 
         expect(await repo.findBlob('r', d)).toEqual({ size: 99, linked: true });
       });
 
+      it('linking a blob or manifest that is not recorded (forgotten meanwhile) does nothing and does not fail', async () => {
+        const d = blobDigest('never');
+        await repo.linkBlob('r', d);
+        await repo.linkManifest('r', manifest('never').digest);
+        expect(await repo.findBlob('r', d)).toBeUndefined();
+        expect(await repo.findManifest('r', manifest('never').digest)).toBeUndefined();
+        await repo.recordBlob(d, 5, []);
+        expect(await repo.findBlob('r', d)).toEqual({ size: 5, linked: false }); // the early link was not kept
+      });
+
+      it('markTagChecked for a repository never seen creates no repository', async () => {
+        await repo.markTagChecked('ghost/repo', 'latest');
+        expect(await repo.listRepositories('', 10)).toEqual([]);
+        expect(await repo.listTags('ghost/repo', '', 10)).toBeUndefined();
+      });
+
       it('forgetBlob forgets the record and its links: recorded again without repositories, it is linked nowhere', async () => {
         const d = blobDigest('forget');
         const kept = blobDigest('kept');
@@ -451,6 +467,23 @@ export function metadataRepoContract(name: string, make: (now: () => number) => 
         expect(await repo.takeOverLease('filler', c.instance, b, TTL)).toEqual({ ...a, acquiredAt: T0, expiresAt: T0 + TTL });
         expect(await repo.currentLease('filler')).toEqual({ ...a, acquiredAt: T0, expiresAt: T0 + TTL });
         expect(await repo.renewLease('filler', a.instance, TTL)).toBe(true);
+      });
+
+      it('renewLease past the expiry is still true while no other instance took the lease', async () => {
+        await repo.acquireLease('filler', a, TTL);
+        time = T0 + TTL + 5;
+        expect(await repo.currentLease('filler')).toBeUndefined();
+        expect(await repo.renewLease('filler', a.instance, TTL)).toBe(true);
+        expect(await repo.currentLease('filler')).toEqual({ ...a, acquiredAt: T0, expiresAt: T0 + 2 * TTL + 5 });
+      });
+
+      it('takeOverLease of a lease released meanwhile, or expired, takes it', async () => {
+        await repo.acquireLease('filler', a, TTL);
+        await repo.releaseLease('filler', a.instance);
+        time = T0 + 1_000;
+        expect(await repo.takeOverLease('filler', a.instance, b, TTL)).toEqual({ ...b, acquiredAt: T0 + 1_000, expiresAt: T0 + 1_000 + TTL });
+        time = T0 + 1_000 + TTL;
+        expect(await repo.takeOverLease('filler', a.instance, c, TTL)).toEqual({ ...c, acquiredAt: time, expiresAt: time + TTL });
       });
 
       it('leases of different names are independent', async () => {
