@@ -7,7 +7,7 @@ import { startCargohold, startRegistry, type Server } from './setup.js';
 import { blobUrl, pushRandomBlob, type World } from './world.js';
 
 /** A fresh (cold) server on a new data dir, removed with the server. */
-async function coldServer(world: World, kind: 'cargohold' | 'proxy'): Promise<Server> {
+export async function coldServer(world: World, kind: 'cargohold' | 'proxy'): Promise<Server> {
   const dir = world.ws.dir(`${kind}-cold`);
   const server =
     kind === 'cargohold'
@@ -67,7 +67,12 @@ interface ColdRun {
  * N clients at once on one blob of a cold server: wall time, the blob bytes the
  * upstream sent (its access log, after the server has gone quiet), and peak RSS.
  */
-async function coldClients(world: World, kind: 'cargohold' | 'proxy', blob: { repository: string; digest: string; size: number }, clients: number): Promise<ColdRun> {
+async function coldClients(
+  world: World,
+  kind: 'cargohold' | 'proxy',
+  blob: { repository: string; digest: string; size: number },
+  clients: number,
+): Promise<ColdRun> {
   const log = world.upstream.distribution.logFile;
   const server = await coldServer(world, kind);
   try {

@@ -65,6 +65,30 @@ export async function concurrentDownloads(url: string, clients: number, size: nu
   return wallMs;
 }
 
+/** curl's own clock for one whole download (seconds): time to the first body byte and in all. */
+export interface CurlTimes {
+  ttfb: number;
+  total: number;
+}
+
+/**
+ * One `curl -o /dev/null` GET, timed by curl itself (time_starttransfer, time_total: from
+ * before the connect to the last byte, without curl's process start). Throws unless it got
+ * a 200 and size bytes.
+ */
+export async function timedDownload(url: string, size: number): Promise<CurlTimes> {
+  const { stdout } = await run(
+    'curl',
+    ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_starttransfer} %{time_total}', '--max-time', '300', url],
+    {
+      timeoutMs: 330_000,
+    },
+  );
+  const [status, bytes, ttfb, total] = stdout.trim().split(' ');
+  if (`${status} ${bytes}` !== `200 ${size}`) throw new Error(`download of ${url} ended with "${stdout.trim()}", expected "200 ${size}"`);
+  return { ttfb: Number(ttfb), total: Number(total) };
+}
+
 /**
  * HEAD load with ApacheBench (`ab -i -k`, HTTP/1.0 keep-alive): wrk 4.1 waits for a
  * body after a HEAD response with Content-Length, so it cannot do HEAD.

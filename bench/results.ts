@@ -32,6 +32,21 @@ export interface ColdClients {
   rss20: number[];
 }
 
+export type ColdOnePath = 'cargohold' | 'cargoholdRunning' | 'direct' | 'proxy';
+
+/** Scenario 7, one cold client on the big blob; seconds, one sample per run. */
+export interface ColdOne {
+  /** curl's time_total: cargohold started for it, a running cargohold, the upstream directly, distribution's proxy. */
+  total: Record<ColdOnePath, number[]>;
+  /** curl's time_starttransfer (time to the first body byte), same runs. */
+  ttfb: Record<ColdOnePath, number[]>;
+  /** sha256 of the blob in memory by one Node process, fed 64 KiB and 256 KiB at a time. */
+  hash64k: number[];
+  hash256k: number[];
+  /** The faster of the two in each run: what no verifying mirror can beat. */
+  floor: number[];
+}
+
 export interface MemoryScenario {
   size: number;
   clients: number;
@@ -56,6 +71,7 @@ export interface Results {
    */
   coldPull: { cargohold: number[]; cargoholdRunning: number[]; direct: number[] };
   cold: Record<'cargohold' | 'proxy', ColdClients>;
+  coldOne: ColdOne;
   /** req/s. */
   manifests: Record<ManifestServer, Partial<Record<ManifestCase, number[]>>>;
   /** Upstream manifest requests (HEAD or GET) per client request, per run. */
@@ -76,6 +92,13 @@ export function emptyResults(meta: Meta): Results {
     warmRss: { cargoholdIdle: Number.NaN, cargohold: Number.NaN, proxy: Number.NaN, nginx: Number.NaN },
     coldPull: { cargohold: [], cargoholdRunning: [], direct: [] },
     cold: { cargohold: emptyCold(), proxy: emptyCold() },
+    coldOne: {
+      total: { cargohold: [], cargoholdRunning: [], direct: [], proxy: [] },
+      ttfb: { cargohold: [], cargoholdRunning: [], direct: [], proxy: [] },
+      hash64k: [],
+      hash256k: [],
+      floor: [],
+    },
     manifests: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },
     manifestUpstream: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },
     memory: undefined,

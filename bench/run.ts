@@ -1,8 +1,9 @@
 import { writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../test/support/peers.js';
 import { coldConcurrent, coldPull, memoryScenario } from './cold.js';
+import { coldOne } from './cold-one.js';
 import { emptyResults, type Meta, type Results } from './results.js';
 import { Workspace } from './setup.js';
 import { renderMarkdown } from './table.js';
@@ -15,16 +16,17 @@ import { createWorld } from './world.js';
  * Knobs (for quick trials): BENCH_RUNS (3), BENCH_SECONDS (5), BENCH_BIG_MIB (200),
  * BENCH_HUGE_MIB (1024; 0 skips the memory scenario), BENCH_OUT (bench/RESULTS.md),
  * BENCH_CPU_PROF=DIR (V8 CPU profiles of every cargohold process), BENCH_MEM_TRACE=DIR (peak
- * memory by kind of every cargohold process), BENCH_ONLY=1,2,3,4,mem (run only these scenarios;
- * 4 needs 1).
+ * memory by kind of every cargohold process), BENCH_ONLY=1,2,3,4,7,mem (run only these scenarios;
+ * 4 needs 1; the tables then go to $TMPDIR/cargohold-bench-partial.md unless BENCH_OUT says
+ * otherwise, so a partial run never replaces the full results).
  */
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const RUNS = env('BENCH_RUNS', 3);
 const SECONDS = env('BENCH_SECONDS', 5);
 const BIG_BYTES = env('BENCH_BIG_MIB', 200) * 1024 * 1024;
 const HUGE_BYTES = env('BENCH_HUGE_MIB', 1024) * 1024 * 1024;
-const OUT = process.env.BENCH_OUT ?? join(import.meta.dirname, 'RESULTS.md');
 const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+const OUT = process.env.BENCH_OUT ?? (ONLY ? join(tmpdir(), 'cargohold-bench-partial.md') : join(import.meta.dirname, 'RESULTS.md'));
 const wanted = (scenario: string) => !ONLY || ONLY.includes(scenario);
 
 async function firstLine(command: string, args: string[]): Promise<string> {
@@ -55,7 +57,14 @@ async function machine(): Promise<Meta> {
       await firstLine('skopeo', ['--version']),
       await firstLine('curl', ['--version']),
       await firstLine('ab', ['-V']),
-    ].map((s) => (s.replace(/\s+/g, ' ').replace('This is ApacheBench, Version', 'ab').split(/ \(| Copyright| <\$Revision/)[0] as string).trim()),
+    ].map((s) =>
+      (
+        s
+          .replace(/\s+/g, ' ')
+          .replace('This is ApacheBench, Version', 'ab')
+          .split(/ \(| Copyright| <\$Revision/)[0] as string
+      ).trim(),
+    ),
     commit: await treeState(),
     runs: RUNS,
     seconds: SECONDS,
@@ -94,11 +103,15 @@ async function main(): Promise<number> {
     const world = await step(results, 'setup (upstream, images)', () => createWorld(ws, { runs: RUNS, seconds: SECONDS, bigBytes: BIG_BYTES }));
     if (!world) throw new Error(results.notes.join('; '));
     results.blobSize = world.big.size;
-    const warm: WarmServers | undefined = wanted('1') ? await step(results, 'scenario 1: warm blob throughput', () => warmThroughput(world, results)) : undefined;
+    const warm: WarmServers | undefined = wanted('1')
+      ? await step(results, 'scenario 1: warm blob throughput', () => warmThroughput(world, results))
+      : undefined;
     if (warm && wanted('4')) await step(results, 'scenario 4: warm manifests', () => warmManifests(world, warm, results));
     if (wanted('2')) await step(results, 'scenario 2: cold pull', () => coldPull(world, results));
     if (wanted('3')) await step(results, 'scenario 3: 20 cold clients', () => coldConcurrent(world, results));
-    if (HUGE_BYTES > 0 && wanted('mem')) results.memory = await step(results, 'memory: 20 clients on a large blob', () => memoryScenario(world, HUGE_BYTES));
+    if (wanted('7')) await step(results, 'scenario 7: one cold client on the big blob', () => coldOne(world, results));
+    if (HUGE_BYTES > 0 && wanted('mem'))
+      results.memory = await step(results, 'memory: 20 clients on a large blob', () => memoryScenario(world, HUGE_BYTES));
   } finally {
     await ws.close();
   }

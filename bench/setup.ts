@@ -68,7 +68,17 @@ export interface CargoholdOptions {
 /** cargohold as `npm start` runs it (`node FLAGS dist/cli/index.js serve`) on a port picked here. */
 export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Promise<Server> {
   const port = await freePort();
-  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', opts.dataDir, '--upstream', opts.upstream, '--log-level', opts.logLevel ?? 'warn'];
+  const args = [
+    'serve',
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--data-dir',
+    opts.dataDir,
+    '--upstream',
+    opts.upstream,
+    '--log-level',
+    opts.logLevel ?? 'warn',
+  ];
   if (opts.revalidateTags) {
     const config = join(opts.dataDir, '..', `ttl0-${port}.yaml`);
     writeFileSync(config, 'upstream:\n  tagTtlSeconds: 0\n  tagTtlRules: []\n');
@@ -76,10 +86,9 @@ export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Pro
   }
   // BENCH_CPU_PROF=DIR / BENCH_MEM_TRACE=DIR: every cargohold process writes a V8 CPU
   // profile / its peak memory by kind there when it exits.
-  const preloads = [
-    process.env.BENCH_CPU_PROF ? 'cpu-profile.mjs' : undefined,
-    process.env.BENCH_MEM_TRACE ? 'memory-trace.mjs' : undefined,
-  ].flatMap((file) => (file ? [`--import=${join(import.meta.dirname, file)}`] : []));
+  const preloads = [process.env.BENCH_CPU_PROF ? 'cpu-profile.mjs' : undefined, process.env.BENCH_MEM_TRACE ? 'memory-trace.mjs' : undefined].flatMap(
+    (file) => (file ? [`--import=${join(import.meta.dirname, file)}`] : []),
+  );
   const env: NodeJS.ProcessEnv = preloads.length > 0 ? { NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', ...preloads].join(' ').trim() } : {};
   const cli = startCli(args, env, { built: true });
   const child = cli.child;
@@ -95,7 +104,8 @@ export async function startCargohold(ws: Workspace, opts: CargoholdOptions): Pro
   ws.defer(stop);
   // A cargohold that dies on its own is a finding: say so, with its output.
   void cli.exited.then(({ code, signal }) => {
-    if (!stopping) process.stderr.write(`bench: cargohold (pid ${child.pid}) exited by itself (code ${code}, signal ${signal}):\n${cli.output().slice(-4000)}\n`);
+    if (!stopping)
+      process.stderr.write(`bench: cargohold (pid ${child.pid}) exited by itself (code ${code}, signal ${signal}):\n${cli.output().slice(-4000)}\n`);
   });
   const url = `http://127.0.0.1:${port}`;
   try {

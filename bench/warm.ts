@@ -79,8 +79,7 @@ const ACCEPT = MANIFEST_ACCEPT.slice('Accept: '.length);
  */
 export async function warmManifests(world: World, warm: WarmServers, results: Results): Promise<void> {
   const { ws, upstream, small } = world;
-  const url = (server: Server, c: ManifestCase) =>
-    `${server.url}/v2/${small.repository}/manifests/${c === 'getDigest' ? small.digest : small.tag}`;
+  const url = (server: Server, c: ManifestCase) => `${server.url}/v2/${small.repository}/manifests/${c === 'getDigest' ? small.digest : small.tag}`;
   const haveAb = hasTool('ab');
   if (!haveAb) results.notes.push('scenario 4: HEAD by tag skipped: ab missing (apt-get install apache2-utils)');
   const measure = async (name: ManifestServer, server: Server, cases: ManifestCase[]) => {

@@ -68,7 +68,12 @@ async function serve(
 ): Promise<RunningServer> {
   const { paths, backend, fills } = services;
   const socketPath = adminSocketPath(paths, backend.instance);
-  const holder = { instance: backend.instance, endpoint: socketPath, description: `cargohold serve on ${config.listen} (host ${hostname()})`, host: hostname() };
+  const holder = {
+    instance: backend.instance,
+    endpoint: socketPath,
+    description: `cargohold serve on ${config.listen} (host ${hostname()})`,
+    host: hostname(),
+  };
   // Listening before taking the lease: a holder always answers, so others can tell it from a dead one.
   const admin = await listenAdmin(createAdminApp({ services, holder, role: 'serve', logger }), socketPath);
   cleanups.push(() => admin.close());
@@ -91,13 +96,19 @@ async function serve(
     });
   });
   const timers = [
-    setInterval(() => void services.metadata.flushAccessTimes().catch((err: Error) => logger.error({ err: err.message }, 'cannot write access times')), ACCESS_TIME_FLUSH_MS),
+    setInterval(
+      () => void services.metadata.flushAccessTimes().catch((err: Error) => logger.error({ err: err.message }, 'cannot write access times')),
+      ACCESS_TIME_FLUSH_MS,
+    ),
     setInterval(() => void backend.sweepTemps(TEMP_MAX_AGE_MS).catch(() => undefined), TEMP_SWEEP_EVERY_MS),
   ];
   for (const timer of timers) timer.unref();
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  logger.info({ listen: `${host}:${bound}`, dataDir: paths.root, upstream: services.upstream.url.origin, offline: config.offline, admin: socketPath }, 'cargohold listening');
+  logger.info(
+    { listen: `${host}:${bound}`, dataDir: paths.root, upstream: services.upstream.url.origin, offline: config.offline, admin: socketPath },
+    'cargohold listening',
+  );
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -128,10 +139,15 @@ async function serve(
 /** Takes the data dir lease; a live server holding it is refused, anything else waited for. */
 async function takeLease(services: Services, holder: LeaseHolder, ttlMs: number, logger: Logger): Promise<HeldLease> {
   const onWait = (lease: Lease) =>
-    logger.warn({ holder: lease.description, expiresAt: new Date(lease.expiresAt).toISOString() }, 'waiting for the data dir lease held by another process');
+    logger.warn(
+      { holder: lease.description, expiresAt: new Date(lease.expiresAt).toISOString() },
+      'waiting for the data dir lease held by another process',
+    );
   const access = await HeldLease.acquire(services.metadata, holder, ttlMs, logger, onWait);
   if ('server' in access) {
-    throw new DataDirInUse(`another server uses this data dir (${services.paths.root}): ${access.lease.description}; stop it or use another --data-dir`);
+    throw new DataDirInUse(
+      `another server uses this data dir (${services.paths.root}): ${access.lease.description}; stop it or use another --data-dir`,
+    );
   }
   return access.held;
 }

@@ -37,7 +37,13 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
   const app = new Hono();
 
   app.get('/v1/status', (c) =>
-    c.json({ role: deps.role, instance: deps.holder.instance, description: deps.holder.description, dataDir: services.paths.root, fills: services.fills.size }),
+    c.json({
+      role: deps.role,
+      instance: deps.holder.instance,
+      description: deps.holder.description,
+      dataDir: services.paths.root,
+      fills: services.fills.size,
+    }),
   );
   if (deps.role === 'serve') routeCommands(app, services, logger);
   app.notFound((c) => c.json({ error: 'unknown admin endpoint' }, 404));

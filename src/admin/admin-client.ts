@@ -67,7 +67,8 @@ export class AdminClient {
       const payload = body === undefined ? undefined : JSON.stringify(body);
       const req = request({ socketPath: this.#socketPath, path, method, headers: payload ? { 'content-type': 'application/json' } : {} }, resolve);
       req.on('error', reject);
-      if (timeoutMs !== undefined) req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('admin API timed out'), { code: 'ETIMEDOUT' })));
+      if (timeoutMs !== undefined)
+        req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('admin API timed out'), { code: 'ETIMEDOUT' })));
       req.end(payload);
     });
   }

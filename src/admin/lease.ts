@@ -43,7 +43,13 @@ export class HeldLease {
    * directly, or a holder we cannot probe) is waited for until it lets go or its lease
    * expires, with onWait called once.
    */
-  static async acquire(metadata: MetadataRepo, holder: LeaseHolder, ttlMs: number, logger: Logger, onWait: (lease: Lease) => void): Promise<DataDirAccess> {
+  static async acquire(
+    metadata: MetadataRepo,
+    holder: LeaseHolder,
+    ttlMs: number,
+    logger: Logger,
+    onWait: (lease: Lease) => void,
+  ): Promise<DataDirAccess> {
     let waited = false;
     for (;;) {
       let lease = await metadata.acquireLease(FILLER_LEASE, holder, ttlMs);

@@ -35,7 +35,12 @@ export async function onDataDir<T>(
   try {
     const socket = adminSocketPath(services.paths, services.backend.instance);
     const command = process.argv[2] ?? 'command';
-    const holder = { instance: services.backend.instance, endpoint: socket, description: `cargohold ${command} working directly on the data dir`, host: hostname() };
+    const holder = {
+      instance: services.backend.instance,
+      endpoint: socket,
+      description: `cargohold ${command} working directly on the data dir`,
+      host: hostname(),
+    };
     const onWait = (held: Lease) =>
       process.stderr.write(`waiting for the data dir, held by ${held.description} (until ${new Date(held.expiresAt).toISOString()} at the latest)\n`);
     // Listening before taking the lease: a holder always answers, so others can tell it from a dead one.

@@ -33,7 +33,8 @@ async function warmOrPin(args: string[], env: NodeJS.ProcessEnv, pin: boolean): 
   const { values, positionals } = parseCommand(args, WARM_OPTIONS);
   const targets = collectTargets(values, positionals);
   const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError('--concurrency must be a whole number from 1 to 64');
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    throw new UsageError('--concurrency must be a whole number from 1 to 64');
   const config = configFrom(values, env);
   const logger = createLogger((values['log-level'] as string | undefined) ?? 'warn', pino.destination(2));
   const request: WarmRequest = { targets: targets.map((t) => ({ image: t.ref.display, platforms: t.platforms })), concurrency, pin };

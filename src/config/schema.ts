@@ -11,9 +11,7 @@ export function parseListen(value: string): { host: string; port: number } | und
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
-const httpUrl = z
-  .string()
-  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
+const httpUrl = z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
 
 /** A tag TTL rule: a glob (`*-alpine`, `latest`) or a regular expression on the tag; first match wins. */
 const tagTtlRule = z
@@ -50,7 +48,10 @@ export const DEFAULT_TAG_TTL_RULES = [
  */
 export const configSchema = z
   .object({
-    listen: z.string().refine((v) => parseListen(v) !== undefined, 'must be HOST:PORT, e.g. 0.0.0.0:5000').default('0.0.0.0:5000'),
+    listen: z
+      .string()
+      .refine((v) => parseListen(v) !== undefined, 'must be HOST:PORT, e.g. 0.0.0.0:5000')
+      .default('0.0.0.0:5000'),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     upstream: z
@@ -72,7 +73,11 @@ export const configSchema = z
       .prefault({}),
     limits: z
       .object({
-        maxManifestBytes: z.number().int().positive().default(4 * 1024 * 1024),
+        maxManifestBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(4 * 1024 * 1024),
         maxPageSize: z.number().int().positive().max(10000).default(1000),
       })
       .strict()
@@ -81,7 +86,11 @@ export const configSchema = z
     fills: z
       .object({
         minSeconds: z.number().positive().default(120),
-        minBytesPerSecond: z.number().int().positive().default(4 * 1024 * 1024),
+        minBytesPerSecond: z
+          .number()
+          .int()
+          .positive()
+          .default(4 * 1024 * 1024),
       })
       .strict()
       .prefault({}),

@@ -65,7 +65,9 @@ export class BlobCache implements BlobService {
       const result = await this.#fromFill(request, await this.#join(request));
       if (result) return result;
     }
-    throw new RegistryError('UNAVAILABLE', 'the blob was stored and removed while this request looked for it; try again', { detail: { digest: digest.value } });
+    throw new RegistryError('UNAVAILABLE', 'the blob was stored and removed while this request looked for it; try again', {
+      detail: { digest: digest.value },
+    });
   }
 
   /** Makes sure a blob is stored here without reading it (for `warm`): its size, and whether it was cached already. */
@@ -139,7 +141,11 @@ export class BlobCache implements BlobService {
       }
       if (joined) return joined;
     }
-    return this.#fills.join(key, () => this.#start(req), (handle) => handle.recorded);
+    return this.#fills.join(
+      key,
+      () => this.#start(req),
+      (handle) => handle.recorded,
+    );
   }
 
   async #start(req: Request): Promise<BlobFill> {

@@ -74,7 +74,9 @@ export class ManifestCache implements ManifestService {
       }
       if (head.digest === hit.digest) {
         // Confirmed: a check time that cannot be recorded (a full disk) costs one more HEAD next time, not this pull.
-        await this.#md.markTagChecked(repository, tag).catch((err: Error) => this.#logger.error({ repository, tag, err: err.message }, 'cannot record the tag check'));
+        await this.#md
+          .markTagChecked(repository, tag)
+          .catch((err: Error) => this.#logger.error({ repository, tag, err: err.message }, 'cannot record the tag check'));
         this.#md.touchManifest(hit.digest);
         return hit;
       }

@@ -31,7 +31,10 @@ export function createFreshnessPolicy(defaultTtlSeconds: number, rules: readonly
 
 function compileRule(rule: TagTtlRule): RegExp {
   if (rule.regex !== undefined) return new RegExp(rule.regex);
-  const glob = (rule.match ?? '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const glob = (rule.match ?? '')
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${glob}$`);
 }
 

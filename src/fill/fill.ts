@@ -143,7 +143,10 @@ export class Fill {
       this.error = err as Error;
       batcher.abort();
       this.#opts.source.abort(err as Error);
-      logger.warn({ digest: digest.value, received: this.received, written: this.written, err: this.error.message }, 'blob fill failed; nothing stored');
+      logger.warn(
+        { digest: digest.value, received: this.received, written: this.written, err: this.error.message },
+        'blob fill failed; nothing stored',
+      );
     } finally {
       clearTimeout(deadline.timer);
       this.#signalFinished();
@@ -158,7 +161,10 @@ export class Fill {
         logger.info({ digest: digest.value, bytes: stored, ms: Math.round(performance.now() - started) }, 'blob stored');
       } catch (err) {
         const reason = err instanceof StorageError ? err.reason : undefined;
-        logger.error({ digest: digest.value, bytes: this.received, reason, err: (err as Error).message }, 'blob verified and served, but not stored: local storage failed');
+        logger.error(
+          { digest: digest.value, bytes: this.received, reason, err: (err as Error).message },
+          'blob verified and served, but not stored: local storage failed',
+        );
       }
     }
     if (stored === undefined) await writer.cancel().catch(() => undefined);
@@ -179,7 +185,10 @@ export class Fill {
       await batcher.add(chunk);
     }
     if (this.expectedSize !== undefined && this.received !== this.expectedSize) {
-      throw new RegistryError('SIZE_INVALID', `upstream sent ${this.received} of ${this.expectedSize} bytes`, { status: 502, detail: { upstream: 'invalid' } });
+      throw new RegistryError('SIZE_INVALID', `upstream sent ${this.received} of ${this.expectedSize} bytes`, {
+        status: 502,
+        detail: { upstream: 'invalid' },
+      });
     }
     if (`${digest.algorithm}:${hash.digest('hex')}` !== digest.value) {
       throw new RegistryError('DIGEST_INVALID', 'upstream content does not match its digest', { status: 502, detail: { upstream: 'invalid' } });

@@ -180,7 +180,8 @@ export class MemoryMetadataRepo implements MetadataRepo {
     const now = this.#now();
     const lease = this.#leases.get(name);
     // A lease released meanwhile or expired is free: taking it over is taking it.
-    if (!lease || lease.instance === from || lease.expiresAt <= now) this.#leases.set(name, { ...leaseHolder(holder), acquiredAt: now, expiresAt: now + ttlMs });
+    if (!lease || lease.instance === from || lease.expiresAt <= now)
+      this.#leases.set(name, { ...leaseHolder(holder), acquiredAt: now, expiresAt: now + ttlMs });
     return { ...(this.#leases.get(name) as Lease) };
   }
 

@@ -11,12 +11,9 @@ export const MANIFEST_MEDIA_TYPES: readonly string[] = Object.values(MediaType);
 export const INDEX_MEDIA_TYPES: readonly string[] = [MediaType.OciIndex, MediaType.DockerManifestList];
 
 /** What we ask the upstream for: every kind we store, so a tag resolves to its canonical manifest. */
-export const UPSTREAM_MANIFEST_ACCEPT = [
-  MediaType.OciIndex,
-  MediaType.DockerManifestList,
-  MediaType.OciManifest,
-  MediaType.DockerManifest,
-].join(', ');
+export const UPSTREAM_MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest].join(
+  ', ',
+);
 
 /** Strips parameters and whitespace: "application/json; charset=utf-8" → "application/json". */
 export function bareMediaType(contentType: string | undefined | null): string | undefined {

@@ -7,9 +7,6 @@ import type { BlobBackend, BlobInfo, BlobWriter, StoredBlob } from '../ports/blo
 import { fileBody } from './blob-body.js';
 import { StoragePaths } from './paths.js';
 
-/** Bytes written between background fdatasyncs, so the fsync of the commit has little left to do. */
-const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
-
 /**
  * The blob port on a local filesystem: blobs/<alg>/<ab>/<hex>, written as a temp file
  * named for this process instance, fsynced and renamed into place (atomic: a killed
@@ -116,7 +113,13 @@ export class FsBlobBackend implements BlobBackend {
       const path = join(this.paths.tmpDir, name);
       const info = await stat(path).catch(() => undefined);
       if (!info || now - info.mtimeMs < olderThanMs) continue;
-      if (await unlink(path).then(() => true, () => false)) removed++;
+      if (
+        await unlink(path).then(
+          () => true,
+          () => false,
+        )
+      )
+        removed++;
     }
     return removed;
   }
@@ -138,8 +141,6 @@ class FsBlobWriter implements BlobWriter {
   readonly #paths: StoragePaths;
   readonly #digest: Digest;
   #offset = 0;
-  #synced = 0;
-  #sync: Promise<void> | undefined;
   #state: 'writing' | 'committed' | 'cancelled' | 'closed' = 'writing';
 
   constructor(fd: FileHandle, temp: string, paths: StoragePaths, digest: Digest) {
@@ -154,7 +155,6 @@ class FsBlobWriter implements BlobWriter {
     const length = chunks.reduce((n, c) => n + c.length, 0);
     await storageOp('write temp file', () => writeAll(this.#fd, chunks, this.#offset));
     this.#offset += length;
-    this.#syncInBackground();
   }
 
   async read(buffer: Buffer, length: number, position: number): Promise<number> {
@@ -166,7 +166,8 @@ class FsBlobWriter implements BlobWriter {
   async commit(): Promise<void> {
     if (this.#state !== 'writing') throw new Error(`commit after ${this.#state}`);
     await storageOp('commit blob', async () => {
-      await this.#sync;
+      // The only fsync: the commit holds no client (the fill released the last byte once verified), so
+      // background fdatasyncs that shortened it bought nothing, and slowed the writes that readers wait on.
       await this.#fd.sync();
       await mkdir(this.#paths.blobDir(this.#digest), { recursive: true });
       // rename replaces an existing blob of the same digest with identical bytes: idempotent.
@@ -178,7 +179,6 @@ class FsBlobWriter implements BlobWriter {
   async cancel(): Promise<void> {
     if (this.#state !== 'writing') return;
     this.#state = 'cancelled';
-    await this.#sync;
     await unlink(this.#temp).catch(() => undefined);
   }
 
@@ -186,17 +186,7 @@ class FsBlobWriter implements BlobWriter {
     if (this.#state === 'closed') return;
     if (this.#state === 'writing') await this.cancel();
     this.#state = 'closed';
-    await this.#sync;
     await this.#fd.close().catch(() => undefined);
-  }
-
-  /** An fdatasync every SYNC_EVERY_BYTES, in the background: ~100 ms less in the commit per 200 MiB. */
-  #syncInBackground(): void {
-    if (this.#sync || this.#offset - this.#synced < SYNC_EVERY_BYTES) return;
-    this.#synced = this.#offset;
-    // A failure here is reported by the fsync of the commit.
-    const done = () => void (this.#sync = undefined);
-    this.#sync = this.#fd.datasync().then(done, done);
   }
 }
 

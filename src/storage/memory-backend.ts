@@ -83,7 +83,13 @@ export function bufferBody(bytes: Buffer, start: number, end: number): BlobBody 
     // Past the end, undefined: read then returns 0 and the pump reports a short blob, as for a file.
     peek: (position, max) => (position < bytes.length ? bytes.subarray(position, Math.min(bytes.length, position + max)) : undefined),
   };
-  return sourceBody(source, start, end, () => new SourceReader(source, start, end), () => undefined);
+  return sourceBody(
+    source,
+    start,
+    end,
+    () => new SourceReader(source, start, end),
+    () => undefined,
+  );
 }
 
 /** Appends into a buffer that doubles as it fills, so a large blob costs few copies. */

@@ -118,7 +118,11 @@ export async function pump(source: PumpSource, start: number, end: number, out: 
     // A buffer goes back to the pool once its write completed; one whose write failed or never completes is left to the GC.
     buffers.forEach((buffer, i) => {
       const write = inflight[i];
-      if (write) write.then(() => give(buffer), () => undefined);
+      if (write)
+        write.then(
+          () => give(buffer),
+          () => undefined,
+        );
       else give(buffer);
     });
   }

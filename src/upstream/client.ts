@@ -82,7 +82,13 @@ export class UpstreamClient implements Upstream {
   }
 
   /** A request under /v2/<repository>/..., authenticated for pulling that repository. */
-  async request(method: 'GET' | 'HEAD', repository: string, subpath: string, headers: Record<string, string> = {}, what = subpath): Promise<UpstreamReply> {
+  async request(
+    method: 'GET' | 'HEAD',
+    repository: string,
+    subpath: string,
+    headers: Record<string, string> = {},
+    what = subpath,
+  ): Promise<UpstreamReply> {
     if (this.#offline) throw new UpstreamError('UNAVAILABLE', 'the mirror is offline and this content is not cached', 'offline');
     const scope = `repository:${repository}:pull`;
     const target = new URL(`${this.url.pathname.replace(/\/$/, '')}/v2/${repository}/${subpath}`, this.url);
@@ -99,7 +105,13 @@ export class UpstreamClient implements Upstream {
     return reply;
   }
 
-  async #send(method: 'GET' | 'HEAD', start: URL, headers: Record<string, string>, authorization: string | undefined, what: string): Promise<UpstreamReply> {
+  async #send(
+    method: 'GET' | 'HEAD',
+    start: URL,
+    headers: Record<string, string>,
+    authorization: string | undefined,
+    what: string,
+  ): Promise<UpstreamReply> {
     let url = start;
     let auth = authorization;
     for (let hop = 0; ; hop++) {
@@ -224,7 +236,12 @@ export class UpstreamClient implements Upstream {
     const start = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(headerValue(reply.headers['content-range']) ?? '')?.[1];
     if (start === undefined || Number(start) !== offset) {
       reply.body.destroy();
-      throw new UpstreamError('UNAVAILABLE', `upstream answered a Range from ${offset} with Content-Range "${headerValue(reply.headers['content-range']) ?? ''}"`, 'invalid', { status: 502 });
+      throw new UpstreamError(
+        'UNAVAILABLE',
+        `upstream answered a Range from ${offset} with Content-Range "${headerValue(reply.headers['content-range']) ?? ''}"`,
+        'invalid',
+        { status: 502 },
+      );
     }
     return reply.body;
   }

@@ -22,7 +22,8 @@ export function errorForUpstreamStatus(
     const code = upstreamCode && PASSED_ON_CODES.has(upstreamCode) ? (upstreamCode as ErrorCode) : NOT_FOUND_CODE[kind];
     return new UpstreamError(code, `upstream: ${kind} not found`, 'status', { upstreamStatus: status });
   }
-  if (status === 401) return new UpstreamError('UNAUTHORIZED', 'upstream refused the request: authentication required', 'auth', { upstreamStatus: status });
+  if (status === 401)
+    return new UpstreamError('UNAUTHORIZED', 'upstream refused the request: authentication required', 'auth', { upstreamStatus: status });
   if (status === 403) return new UpstreamError('DENIED', 'upstream denied access', 'auth', { upstreamStatus: status });
   if (status === 429) {
     const retryAfter = headerValue(headers['retry-after']);

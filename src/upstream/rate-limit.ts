@@ -52,7 +52,10 @@ export class RateLimitTracker {
       this.state.limit = limit?.value ?? this.state.limit;
       this.state.remaining = remaining?.value ?? this.state.remaining;
       this.state.windowSeconds = remaining?.windowSeconds ?? limit?.windowSeconds ?? this.state.windowSeconds;
-      this.#logger.debug({ limit: this.state.limit, remaining: this.state.remaining, windowSeconds: this.state.windowSeconds }, 'upstream rate limit');
+      this.#logger.debug(
+        { limit: this.state.limit, remaining: this.state.remaining, windowSeconds: this.state.windowSeconds },
+        'upstream rate limit',
+      );
     }
     const retryAfter = parseRetryAfter(headerValue(headers['retry-after']), this.#now());
     if (status === 429) {
@@ -69,6 +72,9 @@ export class RateLimitTracker {
 
   #block(seconds: number, why: string): void {
     this.state.blockedUntil = Math.max(this.state.blockedUntil, this.#now() + seconds * 1000);
-    this.#logger.warn({ seconds, limit: this.state.limit, remaining: this.state.remaining }, `${why}: no manifest GETs upstream until the quota resets; serving what is cached`);
+    this.#logger.warn(
+      { seconds, limit: this.state.limit, remaining: this.state.remaining },
+      `${why}: no manifest GETs upstream until the quota resets; serving what is cached`,
+    );
   }
 }

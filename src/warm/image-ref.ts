@@ -33,7 +33,8 @@ export function parseImageRef(input: string): ImageRef {
   const slash = rest.indexOf('/');
   const first = slash >= 0 ? rest.slice(0, slash) : '';
   if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-    if (!DOCKER_HUB_NAMESPACES.has(first.toLowerCase())) throw new ImageRefError(`${input}: only Docker Hub images can be cached by this mirror (not ${first})`);
+    if (!DOCKER_HUB_NAMESPACES.has(first.toLowerCase()))
+      throw new ImageRefError(`${input}: only Docker Hub images can be cached by this mirror (not ${first})`);
     rest = rest.slice(slash + 1);
   }
   let tag: string | undefined;
@@ -67,7 +68,15 @@ export function parsePlatform(input: string): Platform {
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
-const NODE_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+const NODE_ARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+};
 
 /** The platform this machine runs, as image indexes name it. */
 export function hostPlatform(): Platform {

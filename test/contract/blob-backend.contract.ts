@@ -7,8 +7,8 @@ import type { BlobBody } from '../../src/storage/blob-body.js';
 export interface MadeBlobBackend {
   backend: BlobBackend;
   /** A second instance over the same storage: another process's view, with its own instance id. */
-  other(): Promise<BlobBackend>;
-  cleanup(): Promise<void>;
+  other: () => Promise<BlobBackend>;
+  cleanup: () => Promise<void>;
 }
 
 /** Deterministic, position-dependent bytes, so a byte read from the wrong offset shows. */

@@ -4,7 +4,7 @@ import type { LeaseHolder, MetadataRepo, NewManifest } from '../../src/ports/met
 
 export interface MadeMetadataRepo {
   repo: MetadataRepo;
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
 }
 
 /** A start time far from 0, so a clock that was never read (0) or a real one (now) cannot pass for it. */

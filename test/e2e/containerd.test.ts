@@ -18,7 +18,9 @@ describe.skipIf(missing)('containerd pulls through cargohold (hosts.toml, ?ns=do
   it('ctr image pull docker.io/library/node:17-alpine resolves with HEAD ?ns=docker.io, no /v2/ ping, upstream digest', async () => {
     await containerd.pull('docker.io/library/node:17-alpine');
     const lines = e2e.mirror.logs.requests();
-    expect(lines.some((l) => l.method === 'HEAD' && l.path === '/v2/library/node/manifests/17-alpine' && l.query === 'ns=docker.io' && l.status === 200)).toBe(true);
+    expect(
+      lines.some((l) => l.method === 'HEAD' && l.path === '/v2/library/node/manifests/17-alpine' && l.query === 'ns=docker.io' && l.status === 200),
+    ).toBe(true);
     expect(lines.some((l) => l.path === '/v2/')).toBe(false);
     for (const blob of e2e.images.node17.blobs) expect(e2e.mirrorServed('GET', `/v2/library/node/blobs/${blob.digest}`)).toBe(true);
     const list = await containerd.ctr('image', 'ls');

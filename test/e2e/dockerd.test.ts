@@ -35,7 +35,10 @@ describe.skipIf(missing)('dockerd pulls through cargohold (registry-mirrors), Do
     const out = await dockerd.docker('pull', 'myorg/app:1.0');
     expect(out).toMatch(/Already exists/);
     expect(e2e.mirrorServed('HEAD', '/v2/myorg/app/manifests/1.0')).toBe(true);
-    const fetched = e2e.upstreamBlobGets().slice(before).map((r) => r.path);
+    const fetched = e2e
+      .upstreamBlobGets()
+      .slice(before)
+      .map((r) => r.path);
     for (const shared of images.node17.layers) expect(fetched.some((p) => p.endsWith(shared.digest))).toBe(false);
     expect(fetched.some((p) => p.endsWith(images.app.layers[2]?.digest as string))).toBe(true);
   });

@@ -43,7 +43,10 @@ describe.skipIf(missing)('skopeo through cargohold, with the CNCF distribution r
 
   it('inspects one platform of an OCI index and of a Docker manifest list (--override-arch arm64)', async () => {
     const { upstream, images } = e2e;
-    for (const [name, multi] of [['multi', images.multiOci], ['multi-list', images.multiDocker]] as const) {
+    for (const [name, multi] of [
+      ['multi', images.multiOci],
+      ['multi-list', images.multiDocker],
+    ] as const) {
       const arm = JSON.parse(await skopeo('inspect', '--tls-verify=false', '--override-arch', 'arm64', `docker://${host()}/library/${name}:latest`));
       expect(arm.Architecture).toBe('arm64');
       expect(arm.Digest).toBe(multi.index.digest); // skopeo reports the index digest

@@ -60,7 +60,13 @@ describe('token auth against the upstream', () => {
     hub.push('library/node', 'latest', image([randomLayer(10)]));
     await http(mirror.url, '/v2/library/node/manifests/latest');
     let refused = 0;
-    hub.fault = (r) => (r.authorization?.startsWith('Bearer ') && refused++ === 0 ? { status: 401, headers: { 'www-authenticate': `Bearer realm="${hub.realmUrl}/token",service="fake-hub",scope="repository:library/node:pull"` } } : undefined);
+    hub.fault = (r) =>
+      r.authorization?.startsWith('Bearer ') && refused++ === 0
+        ? {
+            status: 401,
+            headers: { 'www-authenticate': `Bearer realm="${hub.realmUrl}/token",service="fake-hub",scope="repository:library/node:pull"` },
+          }
+        : undefined;
     const res = await http(mirror.url, '/v2/library/node/manifests/latest');
     expect(res.status).toBe(200);
     expect(hub.count({ server: 'realm' })).toBe(2);

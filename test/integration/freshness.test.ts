@@ -19,7 +19,12 @@ async function withHubAndMirror(
 ): Promise<void> {
   const hub = await FakeHub.start();
   const clock = testClock();
-  const mirror = await startMirror(hub.registryUrl, { ...overrides, upstream: { tokenRealmOrigins: [hub.realmUrl], ...overrides?.upstream } }, undefined, clock.now);
+  const mirror = await startMirror(
+    hub.registryUrl,
+    { ...overrides, upstream: { tokenRealmOrigins: [hub.realmUrl], ...overrides?.upstream } },
+    undefined,
+    clock.now,
+  );
   try {
     await body(hub, mirror, clock);
   } finally {
@@ -67,7 +72,9 @@ describe('tag freshness', () => {
       await http(mirror.url, '/v2/library/node/manifests/17-alpine');
       hub.resetCounts();
       clock.advance(301);
-      const replies = await Promise.all(Array.from({ length: 10 }, () => http(mirror.url, '/v2/library/node/manifests/17-alpine', { method: 'HEAD' })));
+      const replies = await Promise.all(
+        Array.from({ length: 10 }, () => http(mirror.url, '/v2/library/node/manifests/17-alpine', { method: 'HEAD' })),
+      );
       for (const r of replies) expect(r.status).toBe(200);
       expect(hub.count({ server: 'registry', method: 'HEAD', path: '/v2/library/node/manifests/17-alpine' })).toBe(1);
     });
@@ -107,7 +114,8 @@ describe('stale-if-error', () => {
       'token realm failure',
       (hub) => {
         hub.realmOverride = 'http://127.0.0.1:9/token'; // not a trusted realm: refused
-        hub.fault = (r) => (r.authorization ? { status: 401, headers: { 'www-authenticate': 'Bearer realm="http://127.0.0.1:9/token",service="x"' } } : undefined);
+        hub.fault = (r) =>
+          r.authorization ? { status: 401, headers: { 'www-authenticate': 'Bearer realm="http://127.0.0.1:9/token",service="x"' } } : undefined;
       },
     ],
   ];

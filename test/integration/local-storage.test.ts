@@ -67,6 +67,10 @@ describe('a full disk is a local failure, not an upstream one', () => {
     writeFileSync(join(dir, 'tmp'), 'not a directory');
     const res = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
     expect([res.status, errorCode(res)]).toEqual([503, 'UNAVAILABLE']);
-    expect(res.json().errors[0]).toEqual({ code: 'UNAVAILABLE', message: "the mirror's local storage failed (create temp file: EEXIST)", detail: { storage: 'other' } });
+    expect(res.json().errors[0]).toEqual({
+      code: 'UNAVAILABLE',
+      message: "the mirror's local storage failed (create temp file: EEXIST)",
+      detail: { storage: 'other' },
+    });
   });
 });

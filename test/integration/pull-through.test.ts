@@ -113,7 +113,7 @@ describe('pull through to a Docker-Hub-like upstream', () => {
     expect(missing.json().errors[0].code).toBe('UNAVAILABLE');
   });
 
-  it('pulls one platform of a multi-arch index: only that platform\'s manifest and layers are fetched', async () => {
+  it("pulls one platform of a multi-arch index: only that platform's manifest and layers are fetched", async () => {
     const amd = image([randomLayer(2000)], { architecture: 'amd64', format: 'oci' });
     const arm = image([randomLayer(2000)], { architecture: 'arm64', format: 'oci' });
     const multi = index(

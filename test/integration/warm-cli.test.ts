@@ -65,7 +65,8 @@ describe('cargohold warm', () => {
     expect(warm.output).toMatch(/warmed 2 image\(s\): 3 manifest\(s\), 5 blob\(s\); fetched [\d.]+ kB, already cached 0 B/);
     // Only the arm64 image of the index.
     for (const b of multi.images[0]?.image.blobs ?? []) expect(hub.count({ path: new RegExp(b.digest) })).toBe(0);
-    for (const b of [...node.blobs, ...(multi.images[1]?.image.blobs ?? [])]) expect(hub.count({ server: 'cdn', path: new RegExp(b.digest) })).toBe(1);
+    for (const b of [...node.blobs, ...(multi.images[1]?.image.blobs ?? [])])
+      expect(hub.count({ server: 'cdn', path: new RegExp(b.digest) })).toBe(1);
 
     await hub.stopRegistry();
     const pulled = await pull(base, 'library/node', '17-alpine');
@@ -186,7 +187,11 @@ describe('serve and warm on one data dir', () => {
     warm.child.kill('SIGKILL');
     await warm.exited;
     release();
-    const stored = () => server.output().split('\n').some((line) => line.includes('"msg":"blob stored"') && line.includes(layer.digest));
+    const stored = () =>
+      server
+        .output()
+        .split('\n')
+        .some((line) => line.includes('"msg":"blob stored"') && line.includes(layer.digest));
     await waitFor(stored, 10_000, 'the server to store the blob');
     const res = await http(base, `/v2/library/big/blobs/${layer.digest}`);
     expect([res.status, res.sha256(), res.headers['x-cargohold-cache']]).toEqual([200, layer.digest, 'hit']);
@@ -222,7 +227,9 @@ describe('serve and warm on one data dir', () => {
     await first.port();
     const second = await runCli('serve', '--listen', '127.0.0.1:0');
     expect(second.code).toBe(1);
-    expect(second.output).toMatch(/cannot start: another server uses this data dir \(.*\): cargohold serve on 127\.0\.0\.1:0 \(host .*\); stop it or use another --data-dir/);
+    expect(second.output).toMatch(
+      /cannot start: another server uses this data dir \(.*\): cargohold serve on 127\.0\.0\.1:0 \(host .*\); stop it or use another --data-dir/,
+    );
     first.child.kill('SIGTERM');
     expect((await first.exited).code).toBe(0);
   });

@@ -41,7 +41,11 @@ export async function startDockerd(dir: string, mirrorHost: string): Promise<Doc
     rmSync(root, { recursive: true, force: true });
   };
   try {
-    await waitFor(async () => (await run('docker', ['-H', `unix://${socket}`, 'version'], { allowFail: true })).status === 0, 30_000, 'dockerd to answer');
+    await waitFor(
+      async () => (await run('docker', ['-H', `unix://${socket}`, 'version'], { allowFail: true })).status === 0,
+      30_000,
+      'dockerd to answer',
+    );
   } catch (err) {
     await stop();
     throw new Error(`${(err as Error).message}\n${daemon.log().slice(-2000)}`);

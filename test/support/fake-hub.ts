@@ -72,8 +72,16 @@ export class FakeHub {
 
   static async start(): Promise<FakeHub> {
     const hub = new FakeHub();
-    hub.#realm = await listen(createServer((req, res) => hub.#onRealm(req, res)), 0, hub.#sockets);
-    hub.#cdn = await listen(createServer((req, res) => hub.#onCdn(req, res)), 0, hub.#sockets);
+    hub.#realm = await listen(
+      createServer((req, res) => hub.#onRealm(req, res)),
+      0,
+      hub.#sockets,
+    );
+    hub.#cdn = await listen(
+      createServer((req, res) => hub.#onCdn(req, res)),
+      0,
+      hub.#sockets,
+    );
     await hub.startRegistry();
     return hub;
   }
@@ -91,7 +99,11 @@ export class FakeHub {
   }
 
   async startRegistry(): Promise<void> {
-    this.#registry = await listen(createServer((req, res) => this.#onRegistry(req, res)), this.#registryPort, this.#sockets);
+    this.#registry = await listen(
+      createServer((req, res) => this.#onRegistry(req, res)),
+      this.#registryPort,
+      this.#sockets,
+    );
     this.#registryPort = (this.#registry.address() as AddressInfo).port;
   }
 
@@ -176,7 +188,8 @@ export class FakeHub {
     // Like S3 or a CDN: `Range: bytes=N-` is answered 206 with the rest of the blob.
     const from = behaviour.ignoreRange ? undefined : /^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1];
     const start = from === undefined ? 0 : Number(from);
-    if (from !== undefined && start >= whole.length) return json(res, 416, { error: 'range not satisfiable' }, { 'content-range': `bytes */${whole.length}` });
+    if (from !== undefined && start >= whole.length)
+      return json(res, 416, { error: 'range not satisfiable' }, { 'content-range': `bytes */${whole.length}` });
     const body = whole.subarray(start);
     if (!behaviour.noLength && behaviour.truncateAt === undefined) headers['content-length'] = String(body.length);
     if (from !== undefined) headers['content-range'] = `bytes ${start}-${whole.length - 1}/${whole.length}`;
@@ -244,7 +257,8 @@ export class FakeHub {
     const quotaHeaders: Record<string, string> = {};
     if (quota) {
       if (req.method === 'GET') {
-        if (quota.remaining <= 0) return json(res, 429, { errors: [{ code: 'TOOMANYREQUESTS', message: 'pull rate limit' }] }, { 'retry-after': '3600' });
+        if (quota.remaining <= 0)
+          return json(res, 429, { errors: [{ code: 'TOOMANYREQUESTS', message: 'pull rate limit' }] }, { 'retry-after': '3600' });
         quota.remaining--;
       }
       quotaHeaders['ratelimit-limit'] = `${quota.limit};w=21600`;

@@ -12,7 +12,11 @@ export interface Reply {
 const agent = new Agent({ connections: 64 });
 
 /** A raw request: the path is sent exactly as given (no URL normalisation, so `..` reaches the server). */
-export async function http(base: string, path: string, options: { method?: Dispatcher.HttpMethod; headers?: Record<string, string> } = {}): Promise<Reply> {
+export async function http(
+  base: string,
+  path: string,
+  options: { method?: Dispatcher.HttpMethod; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   const res = await agent.request({ origin: base, path, method: options.method ?? 'GET', headers: options.headers ?? {} });
   const body = Buffer.from(await res.body.arrayBuffer());
   const headers: Record<string, string> = {};

@@ -37,7 +37,15 @@ export async function startMirror(upstreamUrl: string, overrides: ConfigInput = 
       dataDir: dir,
       logLevel: 'debug',
       // Tag TTL 0 unless a test sets one: every tag request revalidates, so tests see the upstream's answer.
-      upstream: { connectTimeoutMs: 1000, headersTimeoutMs: 2000, bodyTimeoutMs: 5000, tagTtlSeconds: 0, tagTtlRules: [], ...overrides.upstream, url: upstreamUrl },
+      upstream: {
+        connectTimeoutMs: 1000,
+        headersTimeoutMs: 2000,
+        bodyTimeoutMs: 5000,
+        tagTtlSeconds: 0,
+        tagTtlRules: [],
+        ...overrides.upstream,
+        url: upstreamUrl,
+      },
     },
   });
   const logs = new LogCapture();

@@ -24,7 +24,10 @@ export function setupPodman(dir: string, mirrorHost: string): Podman {
       'insecure = true',
     ].join('\n'),
   );
-  writeFileSync(join(root, 'storage.conf'), ['[storage]', 'driver = "vfs"', `runroot = "${join(root, 'run')}"`, `graphroot = "${join(root, 'root')}"`].join('\n'));
+  writeFileSync(
+    join(root, 'storage.conf'),
+    ['[storage]', 'driver = "vfs"', `runroot = "${join(root, 'run')}"`, `graphroot = "${join(root, 'root')}"`].join('\n'),
+  );
   writeFileSync(
     join(root, 'containers.conf'),
     [

@@ -28,7 +28,11 @@ describe('config', () => {
   });
   it('merges file < environment < flags', () => {
     const file = yamlFile('listen: "127.0.0.1:6000"\ndataDir: /from/file\nupstream:\n  url: http://file:1\n  bodyTimeoutMs: 1234\n');
-    const config = loadConfig({ file, env: { CARGOHOLD_DATA_DIR: '/from/env', CARGOHOLD_UPSTREAM: 'http://env:2' }, flags: { upstream: { url: 'http://flag:3' } } });
+    const config = loadConfig({
+      file,
+      env: { CARGOHOLD_DATA_DIR: '/from/env', CARGOHOLD_UPSTREAM: 'http://env:2' },
+      flags: { upstream: { url: 'http://flag:3' } },
+    });
     expect(config.listen).toBe('127.0.0.1:6000');
     expect(config.dataDir).toBe('/from/env');
     expect(config.upstream.url).toBe('http://flag:3');

@@ -90,7 +90,12 @@ describe('Range', () => {
 describe('manifests', () => {
   const d = (c: string) => `sha256:${c.repeat(64)}`;
   it('lists references of an image and media type from the document', () => {
-    const doc = { schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: { digest: d('a'), size: 1 }, layers: [{ digest: d('b'), size: 2 }] };
+    const doc = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { digest: d('a'), size: 1 },
+      layers: [{ digest: d('b'), size: 2 }],
+    };
     const parsed = parseManifest(Buffer.from(JSON.stringify(doc)));
     expect(parsed.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
     expect(parsed.references.map((r) => [r.kind, r.digest])).toEqual([

@@ -19,7 +19,10 @@ export function manifestsHandler(manifests: ManifestService) {
       ETag: `"${result.digest}"`,
       'X-Cargohold-Cache': result.cache,
     };
-    const body = c.req.method === 'HEAD' ? null : (new Uint8Array(result.content.buffer, result.content.byteOffset, result.content.length) as Uint8Array<ArrayBuffer>);
+    const body =
+      c.req.method === 'HEAD'
+        ? null
+        : (new Uint8Array(result.content.buffer, result.content.byteOffset, result.content.length) as Uint8Array<ArrayBuffer>);
     return new Response(body, { status: 200, headers });
   };
 }
