@@ -44,6 +44,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     credentials:
       config.upstream.username && config.upstream.password ? { username: config.upstream.username, password: config.upstream.password } : undefined,
     tokenRealmOrigins: config.upstream.tokenRealmOrigins?.map((u) => new URL(u).origin),
+    redirectOrigins: config.upstream.redirectOrigins.map((u) => new URL(u).origin),
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     headersTimeoutMs: config.upstream.headersTimeoutMs,
     bodyTimeoutMs: config.upstream.bodyTimeoutMs,

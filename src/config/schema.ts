@@ -61,6 +61,8 @@ export const configSchema = z
         password: z.string().min(1).optional(),
         /** Token realms trusted for this upstream; default: auth.docker.io for Docker Hub, else the upstream's origin. */
         tokenRealmOrigins: z.array(httpUrl).optional(),
+        /** Origins a redirect may lead to even on internal addresses (a CDN inside the network); other targets must be public hosts. */
+        redirectOrigins: z.array(httpUrl).default([]),
         connectTimeoutMs: z.number().int().positive().default(3000),
         headersTimeoutMs: z.number().int().positive().default(5000),
         bodyTimeoutMs: z.number().int().positive().default(30000),

@@ -1,8 +1,11 @@
 import { RegistryError } from './registry-error.js';
 import type { ErrorCode } from './codes.js';
 
-/** Why an upstream call failed; the registry layer serves stale content on any of these. */
-export type UpstreamFailureReason = 'unreachable' | 'timeout' | 'status' | 'auth' | 'invalid' | 'offline' | 'rate-limited';
+/**
+ * Why an upstream call failed; the registry layer serves stale content on any of these.
+ * 'refused': the upstream named an address or scheme cargohold will not contact.
+ */
+export type UpstreamFailureReason = 'unreachable' | 'timeout' | 'status' | 'auth' | 'invalid' | 'offline' | 'rate-limited' | 'refused';
 
 /** An upstream failure, already mapped onto the OCI error the client should see. */
 export class UpstreamError extends RegistryError {

@@ -1,4 +1,4 @@
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { TokenAuth, type Credentials } from './token-auth.js';
@@ -8,12 +8,16 @@ import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.js';
 import type { ManifestBody, ManifestHead, TagPage, Upstream } from '../core/upstream-port.js';
 import { openBlobStream, type UpstreamBlobStream } from './blob-stream.js';
 import { RateLimitTracker } from './rate-limit.js';
+import { Egress, findInternalAddressError } from './egress.js';
+import { routeFor } from './redirect-policy.js';
 
 export interface UpstreamOptions {
   url: string;
   credentials?: Credentials | undefined;
   /** Origins allowed as token realms; default: auth.docker.io for Docker Hub, else the upstream's own origin. */
   tokenRealmOrigins?: readonly string[] | undefined;
+  /** Origins (a CDN) a redirect may lead to even if they resolve to internal addresses; the upstream's own origin always may. */
+  redirectOrigins?: readonly string[] | undefined;
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
@@ -45,12 +49,15 @@ export function defaultRealmOrigins(upstream: URL): string[] {
 }
 
 /**
- * One upstream registry: a pooled undici Agent, token auth, redirects followed by us
- * (dropping Authorization when the origin changes, as a CDN must never see it).
+ * One upstream registry: pooled undici Agents, token auth, redirects followed by us
+ * (dropping Authorization when the origin changes, as a CDN must never see it). A
+ * redirect leads only to the upstream's origin, a configured redirect origin, or a host
+ * whose addresses are all public (checked on the very addresses connected to: egress.ts).
  */
 export class UpstreamClient implements Upstream {
   readonly url: URL;
-  readonly #agent: Agent;
+  readonly #egress: Egress;
+  readonly #redirectTrust: ReadonlySet<string>;
   readonly #auth: TokenAuth;
   readonly #logger: Logger;
   readonly #offline: boolean;
@@ -61,15 +68,12 @@ export class UpstreamClient implements Upstream {
     this.#logger = opts.logger;
     this.#offline = opts.offline ?? false;
     this.rateLimit = new RateLimitTracker(opts.logger, opts.now);
-    this.#agent = new Agent({
-      connect: { timeout: opts.connectTimeoutMs },
-      headersTimeout: opts.headersTimeoutMs,
-      bodyTimeout: opts.bodyTimeoutMs,
-      keepAliveTimeout: 30_000,
-      connections: 64,
-    });
+    this.#egress = new Egress(opts);
+    this.#redirectTrust = new Set([this.url.origin, ...(opts.redirectOrigins ?? [])]);
+    // A realm trusted only by default (auth.docker.io for Docker Hub) must still be a public host.
+    const realmTrust = new Set([this.url.origin, ...(opts.tokenRealmOrigins ?? [])]);
     this.#auth = new TokenAuth({
-      dispatcher: this.#agent,
+      dispatcherFor: (url) => this.#egress.realmDispatcher(this.url, url, realmTrust),
       upstreamUrl: this.url,
       allowedRealmOrigins: opts.tokenRealmOrigins ?? defaultRealmOrigins(this.url),
       credentials: opts.credentials,
@@ -78,7 +82,7 @@ export class UpstreamClient implements Upstream {
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    await this.#egress.close();
   }
 
   /** A request under /v2/<repository>/..., authenticated for pulling that repository. */
@@ -114,18 +118,24 @@ export class UpstreamClient implements Upstream {
   ): Promise<UpstreamReply> {
     let url = start;
     let auth = authorization;
+    let dispatcher: Dispatcher = this.#egress.trusted;
     for (let hop = 0; ; hop++) {
       const sent: Record<string, string> = { 'user-agent': 'cargohold', ...headers };
       if (auth) sent.authorization = auth;
-      const res = await this.#dispatch(url, method, sent, what);
+      const res = await this.#dispatch(dispatcher, url, method, sent, what);
       const location = headerValue(res.headers.location);
       if (!REDIRECTS.has(res.statusCode) || !location) return { status: res.statusCode, headers: res.headers, body: res.body };
       await res.body.dump();
       if (hop >= MAX_REDIRECTS) throw new UpstreamError('UNAVAILABLE', 'upstream redirected too many times', 'invalid', { status: 502 });
-      const next = new URL(location, url);
-      if (next.protocol !== 'https:' && next.protocol !== 'http:') {
-        throw new UpstreamError('UNAVAILABLE', 'upstream redirected to an unsupported scheme', 'invalid', { status: 502 });
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new UpstreamError('UNAVAILABLE', 'upstream redirected to an invalid URL', 'invalid', { status: 502 });
       }
+      const route = routeFor(this.url, next, this.#redirectTrust);
+      if ('refused' in route) throw this.#refused(next, route.refused, route.address);
+      dispatcher = this.#egress[route.via];
       // Credentials belong to the upstream; another host (a CDN) never sees them.
       if (next.origin !== url.origin) auth = undefined;
       this.#logger.debug({ from: url.origin, to: next.origin, hop }, 'following upstream redirect');
@@ -133,16 +143,32 @@ export class UpstreamClient implements Upstream {
     }
   }
 
+  #refused(target: URL, why: string, address?: string): UpstreamError {
+    this.#logger.warn(
+      { target: `${target.protocol}//${target.host}${target.pathname}`, address, why },
+      'refusing upstream redirect target (set upstream.redirectOrigins to trust it)',
+    );
+    return new UpstreamError('UNAVAILABLE', `upstream redirect target refused: ${why}`, 'refused', { status: 502 });
+  }
+
   /**
    * One request; retried once when a pooled keep-alive connection turns out to be dead
    * (reset or closed before any answer). Timeouts are not retried: Docker must get its
    * answer within seconds.
    */
-  async #dispatch(url: URL, method: 'GET' | 'HEAD', headers: Record<string, string>, what: string): Promise<Dispatcher.ResponseData> {
+  async #dispatch(
+    dispatcher: Dispatcher,
+    url: URL,
+    method: 'GET' | 'HEAD',
+    headers: Record<string, string>,
+    what: string,
+  ): Promise<Dispatcher.ResponseData> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#agent.request({ origin: url.origin, path: url.pathname + url.search, method, headers });
+        return await dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers });
       } catch (err) {
+        const internal = findInternalAddressError(err);
+        if (internal) throw this.#refused(url, 'not a public address', internal.address);
         const code = (err as { code?: string }).code ?? '';
         if (attempt === 0 && RETRYABLE.has(code)) {
           this.#logger.debug({ code, what }, 'upstream connection failed; retrying once');

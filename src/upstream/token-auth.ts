@@ -5,6 +5,7 @@ import { SingleFlight } from '../util/single-flight.js';
 import { TokenCache } from './token-cache.js';
 import { errorForNetworkFailure } from './errors.js';
 import { UpstreamError } from '../errors/upstream-error.js';
+import { findInternalAddressError } from './egress.js';
 
 export interface Credentials {
   username: string;
@@ -12,7 +13,8 @@ export interface Credentials {
 }
 
 export interface TokenAuthOptions {
-  dispatcher: Dispatcher;
+  /** The pool for a realm URL; may throw InternalAddressError (a realm trusted only by default must be a public host). */
+  dispatcherFor: (url: URL) => Dispatcher;
   upstreamUrl: URL;
   /** Origins (scheme://host[:port]) allowed as Bearer token realms. */
   allowedRealmOrigins: readonly string[];
@@ -98,8 +100,16 @@ export class TokenAuth {
     if (basic) headers.authorization = basic;
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.#opts.dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
+      res = await this.#opts.dispatcherFor(url).request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
     } catch (err) {
+      const internal = findInternalAddressError(err);
+      if (internal) {
+        this.#opts.logger.warn(
+          { realm: url.origin + url.pathname, address: internal.address },
+          'refusing upstream token realm: not a public address (list it in upstream.tokenRealmOrigins to trust it)',
+        );
+        throw new UpstreamError('UNAVAILABLE', 'upstream token realm refused: not a public address', 'refused', { status: 502 });
+      }
       throw errorForNetworkFailure(err, 'token realm');
     }
     if (res.statusCode !== 200) {

@@ -77,7 +77,9 @@ describe('untrusted token realms', () => {
   it('refuses a realm on another host with a clear log line, and sends it nothing', async () => {
     const hub = await FakeHub.start();
     const decoy = await FakeHub.start();
-    const mirror = await startMirror(hub.registryUrl, { upstream: { username: 'alice', password: 'pw', tokenRealmOrigins: [hub.realmUrl] } });
+    const mirror = await startMirror(hub.registryUrl, {
+      upstream: { username: 'alice', password: 'pw', tokenRealmOrigins: [hub.realmUrl], redirectOrigins: [hub.cdnUrl] },
+    });
     try {
       hub.realmOverride = `${decoy.realmUrl}/token`;
       hub.push('library/node', 'latest', image([randomLayer(10)]));

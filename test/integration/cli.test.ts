@@ -72,7 +72,7 @@ describe('crash safety', () => {
     cleanup.push(() => hub.close());
     const dataDir = tempDir();
     const configFile = join(tempDir(), 'cargohold.yaml');
-    writeFileSync(configFile, `upstream:\n  tokenRealmOrigins: ["${hub.realmUrl}"]\n`);
+    writeFileSync(configFile, `upstream:\n  tokenRealmOrigins: ["${hub.realmUrl}"]\n  redirectOrigins: ["${hub.cdnUrl}"]\n`);
     const layers = [randomLayer(3 * 1024 * 1024), randomLayer(2 * 1024 * 1024)];
     const done = randomLayer(10_000);
     hub.push('library/node', 'latest', image([...layers, done]));

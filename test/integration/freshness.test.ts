@@ -21,7 +21,7 @@ async function withHubAndMirror(
   const clock = testClock();
   const mirror = await startMirror(
     hub.registryUrl,
-    { ...overrides, upstream: { tokenRealmOrigins: [hub.realmUrl], ...overrides?.upstream } },
+    { ...overrides, upstream: { tokenRealmOrigins: [hub.realmUrl], redirectOrigins: [hub.cdnUrl], ...overrides?.upstream } },
     undefined,
     clock.now,
   );
@@ -83,7 +83,7 @@ describe('tag freshness', () => {
   it('keeps the check time in SQLite: a restarted mirror still serves within the TTL without asking', async () => {
     const hub = await FakeHub.start();
     const clock = testClock();
-    const options = { ...TTL, upstream: { ...TTL.upstream, tokenRealmOrigins: [hub.realmUrl] } };
+    const options = { ...TTL, upstream: { ...TTL.upstream, tokenRealmOrigins: [hub.realmUrl], redirectOrigins: [hub.cdnUrl] } };
     const first = await startMirror(hub.registryUrl, options, undefined, clock.now);
     try {
       hub.push('library/node', '17-alpine', image([randomLayer(10)]));
@@ -172,7 +172,7 @@ describe('offline mode', () => {
     const hub = await FakeHub.start();
     const img = image([randomLayer(1000)]);
     hub.push('library/node', '17-alpine', img);
-    const online = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl] } });
+    const online = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl], redirectOrigins: [hub.cdnUrl] } });
     let connections = 0;
     const trap: Server = createServer((socket) => {
       connections++;

@@ -35,7 +35,7 @@ afterEach(async () => {
 describe('a full disk is a local failure, not an upstream one', () => {
   it('a fill that hits ENOSPC fails as a storage error: logged why, nothing stored, never resumed or retried upstream; once space is freed the next request works', async (t) => {
     if (skipped) return t.skip(skipped);
-    mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl] } }, dir);
+    mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl], redirectOrigins: [hub.cdnUrl] } }, dir);
     const layer = randomLayer(3 * 1024 * 1024);
     hub.push('library/node', 'latest', image([layer]));
     const filler = join(dir, 'filler');
@@ -60,7 +60,7 @@ describe('a full disk is a local failure, not an upstream one', () => {
 
   it('a temp file that cannot be created answers 503 naming local storage, before any byte is sent', async (t) => {
     if (skipped) return t.skip(skipped);
-    mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl] } }, dir);
+    mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl], redirectOrigins: [hub.cdnUrl] } }, dir);
     const layer = randomLayer(10_000);
     hub.push('library/node', 'latest', image([layer]));
     rmSync(join(dir, 'tmp'), { recursive: true });

@@ -13,7 +13,7 @@ let mirror: Mirror;
 
 beforeEach(async () => {
   hub = await FakeHub.start();
-  mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl] } });
+  mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl], redirectOrigins: [hub.cdnUrl] } });
 });
 
 afterEach(async () => {

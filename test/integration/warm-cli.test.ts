@@ -21,7 +21,10 @@ beforeEach(async () => {
   hub = await FakeHub.start();
   dir = mkdtempSync(join(tmpdir(), 'cargohold-warm-'));
   configFile = join(dir, 'cargohold.yaml');
-  writeFileSync(configFile, `dataDir: ${join(dir, 'data')}\nupstream:\n  url: ${hub.registryUrl}\n  tokenRealmOrigins: ["${hub.realmUrl}"]\n`);
+  writeFileSync(
+    configFile,
+    `dataDir: ${join(dir, 'data')}\nupstream:\n  url: ${hub.registryUrl}\n  tokenRealmOrigins: ["${hub.realmUrl}"]\n  redirectOrigins: ["${hub.cdnUrl}"]\n`,
+  );
   node = image([randomLayer(300_000), randomLayer(1000)]);
   const amd = image([randomLayer(2000)], { architecture: 'amd64', format: 'oci' });
   const arm = image([randomLayer(2000)], { architecture: 'arm64', format: 'oci' });

@@ -63,6 +63,8 @@ export class FakeHub {
   authMode: 'bearer' | 'basic' = 'bearer';
   /** Where the challenge's realm points (defaults to our realm server). */
   realmOverride: string | undefined;
+  /** Where a blob GET is redirected (default: our CDN). */
+  blobLocation: ((digest: string) => string) | undefined;
 
   #registry!: Server;
   #realm!: Server;
@@ -281,7 +283,7 @@ export class FakeHub {
       res.writeHead(200, { 'content-length': String(bytes.length), 'docker-content-digest': digest });
       return void res.end();
     }
-    res.writeHead(307, { location: `${this.cdnUrl}/blobs/${digest}?signature=abc` });
+    res.writeHead(307, { location: this.blobLocation?.(digest) ?? `${this.cdnUrl}/blobs/${digest}?signature=abc` });
     res.end();
   }
 

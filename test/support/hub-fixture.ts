@@ -9,7 +9,10 @@ export function useHubAndMirror(overrides: (hub: FakeHub) => ConfigInput = () =>
   beforeEach(async () => {
     ctx.hub = await FakeHub.start();
     const extra = overrides(ctx.hub);
-    ctx.mirror = await startMirror(ctx.hub.registryUrl, { ...extra, upstream: { tokenRealmOrigins: [ctx.hub.realmUrl], ...extra.upstream } });
+    ctx.mirror = await startMirror(ctx.hub.registryUrl, {
+      ...extra,
+      upstream: { tokenRealmOrigins: [ctx.hub.realmUrl], redirectOrigins: [ctx.hub.cdnUrl], ...extra.upstream },
+    });
   });
   afterEach(async () => {
     await ctx.mirror?.destroy();
