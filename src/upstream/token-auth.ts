@@ -16,22 +16,32 @@ export interface TokenAuthOptions {
   /** The pool for a realm URL; may throw InternalAddressError (a realm trusted only by default must be a public host). */
   dispatcherFor: (url: URL) => Dispatcher;
   upstreamUrl: URL;
-  /** Origins (scheme://host[:port]) allowed as Bearer token realms. */
+  /**
+   * Origins (scheme://host[:port]) allowed as Bearer token realms. Credentials go to these
+   * only, and as Basic to the registry itself only if its own origin is one of them.
+   */
   allowedRealmOrigins: readonly string[];
   credentials: Credentials | undefined;
   logger: Logger;
 }
 
+/** Remembered challenges are per repository scope; past this many, the oldest are forgotten. */
+const MAX_REMEMBERED_SCOPES = 10_000;
+
 /**
  * Answers the upstream's auth challenges: Bearer tokens per scope from the realm
- * (cached, one fetch at a time per key) or Basic credentials. Remembers the last
- * challenge so later requests carry a token from the start instead of a 401 round trip.
+ * (cached, one fetch at a time per key) or Basic credentials. Remembers each scope's
+ * challenge once answered, so later requests carry credentials from the start instead of
+ * a 401 round trip. Nothing one scope's challenge said decides another's, except that a
+ * Bearer challenge which earned a token from a trusted realm lets other scopes fetch
+ * their token from that realm up front (the realm is where credentials belong anyway).
  */
 export class TokenAuth {
   readonly #opts: TokenAuthOptions;
   readonly #cache = new TokenCache();
   readonly #fetches = new SingleFlight<string>();
-  #challenge: Challenge | undefined;
+  readonly #challenges = new Map<string, Challenge>();
+  #bearerTemplate: Challenge | undefined;
 
   constructor(opts: TokenAuthOptions) {
     this.#opts = opts;
@@ -39,7 +49,7 @@ export class TokenAuth {
 
   /** The Authorization header to send up front for this scope, if we know how. */
   async authorizationFor(scope: string): Promise<string | undefined> {
-    const challenge = this.#challenge;
+    const challenge = this.#challenges.get(scope) ?? this.#bearerTemplate;
     if (!challenge) return undefined;
     if (challenge.scheme === 'basic') return this.#basic();
     if (challenge.scheme === 'bearer') return `Bearer ${await this.#token(challenge, scope, false)}`;
@@ -55,19 +65,39 @@ export class TokenAuth {
     const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
     const basic = challenges.find((c) => c.scheme === 'basic');
     if (bearer) {
-      this.#challenge = bearer;
       // A token we just sent was refused: fetch a fresh one, once.
       const forceFresh = sent?.startsWith('Bearer ') ?? false;
+      // Throws for an untrusted realm: then nothing is remembered, for this scope or any other.
       const token = await this.#token(bearer, bearer.params.scope ?? scope, forceFresh, scope);
+      this.#remember(scope, bearer);
+      this.#bearerTemplate = bearer;
       const header = `Bearer ${token}`;
       return header === sent ? undefined : header;
     }
     if (basic) {
-      this.#challenge = basic;
       const header = this.#basic();
-      return header === undefined || header === sent ? undefined : header;
+      if (header === undefined) return undefined;
+      if (!this.#opts.allowedRealmOrigins.includes(this.#opts.upstreamUrl.origin)) {
+        // Docker Hub (or any upstream whose realm is elsewhere) never gets the password itself.
+        this.#opts.logger.warn(
+          { scope, allowed: this.#opts.allowedRealmOrigins },
+          'not sending credentials as Basic to the upstream registry: its trusted token realm is elsewhere (list its origin in upstream.tokenRealmOrigins to allow it)',
+        );
+        return undefined;
+      }
+      this.#remember(scope, basic);
+      return header === sent ? undefined : header;
     }
     return undefined;
+  }
+
+  #remember(scope: string, challenge: Challenge): void {
+    this.#challenges.delete(scope);
+    this.#challenges.set(scope, challenge);
+    if (this.#challenges.size > MAX_REMEMBERED_SCOPES) {
+      const oldest = this.#challenges.keys().next().value;
+      if (oldest !== undefined) this.#challenges.delete(oldest);
+    }
   }
 
   #basic(): string | undefined {

@@ -40,18 +40,26 @@ describe('token auth against the upstream', () => {
     expect([res.status, errorCode(res)]).toEqual([401, 'UNAUTHORIZED']);
   });
 
-  it('answers a Basic challenge from the registry itself, and keeps Basic credentials from the CDN', async () => {
-    const { hub, mirror } = ctx;
-    hub.authMode = 'basic';
-    hub.credentials = { username: 'alice', password: 's3cret-pass' };
-    const img = image([randomLayer(5000)]);
-    hub.push('library/node', 'latest', img);
-    const pulled = await pull(mirror.url, 'library/node', 'latest');
-    expect(pulled.digest).toBe(img.manifest.digest);
-    expect(hub.count({ server: 'realm' })).toBe(0);
-    expect(hub.requests.some((r) => r.server === 'cdn' && r.authorization)).toBe(false);
-    // After the first challenge, credentials go up front: one 401 in all.
-    expect(hub.requests.filter((r) => r.server === 'registry' && !r.authorization)).toHaveLength(1);
+  it('answers a Basic challenge from a registry trusted as its own realm, and keeps Basic credentials from the CDN', async () => {
+    const { hub } = ctx;
+    // Basic goes to the registry host only when its own origin is a trusted realm.
+    const mirror = await startMirror(hub.registryUrl, {
+      upstream: { username: 'alice', password: 's3cret-pass', tokenRealmOrigins: [hub.registryUrl], redirectOrigins: [hub.cdnUrl] },
+    });
+    try {
+      hub.authMode = 'basic';
+      hub.credentials = { username: 'alice', password: 's3cret-pass' };
+      const img = image([randomLayer(5000)]);
+      hub.push('library/node', 'latest', img);
+      const pulled = await pull(mirror.url, 'library/node', 'latest');
+      expect(pulled.digest).toBe(img.manifest.digest);
+      expect(hub.count({ server: 'realm' })).toBe(0);
+      expect(hub.requests.some((r) => r.server === 'cdn' && r.authorization)).toBe(false);
+      // After the first challenge, credentials go up front for this repository: one 401 in all.
+      expect(hub.requests.filter((r) => r.server === 'registry' && !r.authorization)).toHaveLength(1);
+    } finally {
+      await mirror.destroy();
+    }
   });
 
   it('fetches a fresh token when the cached one is refused', async () => {

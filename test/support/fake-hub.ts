@@ -63,6 +63,8 @@ export class FakeHub {
   authMode: 'bearer' | 'basic' = 'bearer';
   /** Where the challenge's realm points (defaults to our realm server). */
   realmOverride: string | undefined;
+  /** Per repository: where its challenge's realm points (wins over realmOverride). */
+  readonly realmOverrides = new Map<string, string>();
   /** Where a blob GET is redirected (default: our CDN). */
   blobLocation: ((digest: string) => string) | undefined;
 
@@ -225,7 +227,7 @@ export class FakeHub {
         return void res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
       }
     } else if (!this.#authorized(req.headers.authorization, scope)) {
-      const realm = this.realmOverride ?? `${this.realmUrl}/token`;
+      const realm = this.realmOverrides.get(repository ?? '') ?? this.realmOverride ?? `${this.realmUrl}/token`;
       res.writeHead(401, {
         'content-type': 'application/json',
         'www-authenticate': `Bearer realm="${realm}",service="fake-hub"${scope ? `,scope="${scope}"` : ''}`,
