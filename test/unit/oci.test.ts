@@ -3,7 +3,7 @@ import { RegistryError } from '../../src/errors/registry-error.js';
 import { digestOf, parseDigest } from '../../src/oci/digest.js';
 import { parseManifest } from '../../src/oci/manifest.js';
 import { parseRange, parseRangeSpec } from '../../src/oci/range.js';
-import { normalizeDockerHubName, parseReference, validateName } from '../../src/oci/reference.js';
+import { normalizeDockerHubName, parseManifestReference, parseReference, validateName } from '../../src/oci/reference.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -55,6 +55,12 @@ describe('names and references', () => {
     expect(codeOf(() => parseReference('t'.repeat(129)))).toBe('MANIFEST_INVALID');
     expect(codeOf(() => parseReference('sha256:nothex'))).toBe('DIGEST_INVALID');
   });
+  it('a manifest request for a reference that is neither a tag nor a digest is 404 MANIFEST_UNKNOWN', () => {
+    expect(parseManifestReference('17-alpine')).toEqual({ kind: 'tag', tag: '17-alpine' });
+    for (const reference of ['.INVALID_MANIFEST_NAME', 't'.repeat(129), 'sha256:zz', `md5:${'a'.repeat(32)}`, 'a b']) {
+      expect(codeOf(() => parseManifestReference(reference))).toBe('MANIFEST_UNKNOWN');
+    }
+  });
 });
 
 describe('Range', () => {
@@ -67,7 +73,14 @@ describe('Range', () => {
     expect(parseRange('bytes=50-5000', 100)).toEqual({ start: 50, end: 99 });
     expect(parseRange('BYTES=1-2', 100)).toEqual({ start: 1, end: 2 });
   });
-  it.each(['bytes=100-', 'bytes=-0', 'bytes=1-0', 'bytes=0-1,3-4', 'lines=1-2', 'bytes=', 'bytes=a-b', 'bytes=--1', 'bytes=1234567890123456-'])(
+  it('answers a multi-range with the whole blob when one range at least is satisfiable', () => {
+    expect(parseRange('bytes=0-1,3-4', 100)).toBeUndefined();
+    expect(parseRange('bytes=200-, -5', 100)).toBeUndefined();
+    expect(codeOf(() => parseRange('bytes=100-,200-300', 100))).toBe('RANGE_INVALID');
+    expect(codeOf(() => parseRange('bytes=0-1,x', 100))).toBe('RANGE_INVALID');
+    expect(codeOf(() => parseRange(`bytes=${Array.from({ length: 101 }, () => '0-1').join(',')}`, 100))).toBe('RANGE_INVALID');
+  });
+  it.each(['bytes=100-', 'bytes=-0', 'bytes=1-0', 'bytes=100-,101-', 'lines=1-2', 'bytes=', 'bytes=a-b', 'bytes=--1', 'bytes=1234567890123456-'])(
     'refuses %s with RANGE_INVALID',
     (header) => {
       expect(codeOf(() => parseRange(header, 100))).toBe('RANGE_INVALID');
