@@ -56,7 +56,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   const registry = {
     manifests: new ManifestCache({ metadata, upstream, logger, maxManifestBytes: config.limits.maxManifestBytes, policy, now }),
     blobs: new BlobCache({ metadata, backend, fills, upstream, deadline, logger }),
-    tags: new TagList({ metadata, upstream, logger, maxPage: config.limits.maxPageSize }),
+    tags: new TagList({ metadata, upstream, logger, maxPage: config.limits.maxPageSize, ttlSeconds: policy.defaultTtlSeconds, now }),
     catalog: new LocalCatalog(metadata, config.limits.maxPageSize),
   };
   let closing: Promise<void> | undefined;

@@ -63,6 +63,12 @@ export class FakeHub {
   authMode: 'bearer' | 'basic' = 'bearer';
   /** Where the challenge's realm points (defaults to our realm server). */
   realmOverride: string | undefined;
+  /**
+   * How tags/list answers: 'paged' honours n and last (sorted, Link to the next page);
+   * 'unpaged' ignores both and sends every tag in push order, as distribution 2.8 does;
+   * 'self-link' is unpaged with a Link back to the very page asked for (a broken upstream).
+   */
+  tagPaging: 'paged' | 'unpaged' | 'self-link' = 'paged';
 
   #registry!: Server;
   #realm!: Server;
@@ -287,6 +293,12 @@ export class FakeHub {
 
   #tags(res: ServerResponse, repository: string, repo: Repo | undefined, url: URL): void {
     if (!repo) return json(res, 404, { errors: [{ code: 'NAME_UNKNOWN', message: 'repository unknown' }] });
+    if (this.tagPaging !== 'paged') {
+      const tags = [...repo.tags.keys()];
+      const headers: Record<string, string> =
+        this.tagPaging === 'self-link' ? { link: `<${url.pathname}?last=${encodeURIComponent(tags[0] ?? '')}>; rel="next"` } : {};
+      return json(res, 200, { name: repository, tags }, headers);
+    }
     const all = [...repo.tags.keys()].sort();
     const last = url.searchParams.get('last');
     const n = Number(url.searchParams.get('n') ?? all.length);
