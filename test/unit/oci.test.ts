@@ -3,6 +3,7 @@ import { RegistryError } from '../../src/errors/registry-error.js';
 import { digestOf, parseDigest } from '../../src/oci/digest.js';
 import { parseManifest } from '../../src/oci/manifest.js';
 import { parseRange, parseRangeSpec } from '../../src/oci/range.js';
+import { parseReferrersIndex, referrerDescriptor, referrersTag } from '../../src/oci/referrers.js';
 import { normalizeDockerHubName, parseManifestReference, parseReference, validateName } from '../../src/oci/reference.js';
 
 function codeOf(fn: () => unknown): string | undefined {
@@ -149,5 +150,57 @@ describe('Accept negotiation', () => {
       'application/vnd.oci.image.index.v1+json',
       'application/json',
     ]);
+  });
+});
+
+describe('referrers', () => {
+  it('names the referrers tag as the spec`s table does', () => {
+    expect(referrersTag(`sha256:${'a'.repeat(64)}`)).toBe(`sha256-${'a'.repeat(64)}`);
+    expect(referrersTag(`sha512:${'a'.repeat(128)}`)).toBe(`sha512-${'a'.repeat(64)}`);
+    expect(
+      referrersTag(
+        'test+algorithm+using+algorithm+separators+and+lots+of+characters+to+excercise+overall+truncation:alsoSome=InTheEncodedSectionToShowHyphenReplacementAndLotsAndLotsOfCharactersToExcerciseEncodedTruncation',
+      ),
+    ).toBe('test-algorithm-using-algorithm-s-alsoSome-InTheEncodedSectionToShowHyphenReplacementAndLotsAndLot');
+  });
+
+  it('describes a stored referrer: artifactType, else the config media type for an image manifest, and its annotations', () => {
+    const d = (c: string) => `sha256:${c.repeat(64)}`;
+    const descriptorOf = (doc: unknown, mediaType = 'application/vnd.oci.image.manifest.v1+json') => {
+      const content = Buffer.from(JSON.stringify(doc));
+      return referrerDescriptor({ digest: d('f'), mediaType, content });
+    };
+    const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d('a'), size: 1 };
+    const config = { mediaType: 'application/vnd.example.sig', digest: d('b'), size: 2 };
+    expect(
+      descriptorOf({ schemaVersion: 2, artifactType: 'application/vnd.example.sbom', config, layers: [], subject, annotations: { a: 'b', n: 1 } }),
+    ).toEqual({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: d('f'),
+      size: expect.any(Number),
+      artifactType: 'application/vnd.example.sbom',
+      annotations: { a: 'b' },
+    });
+    expect(descriptorOf({ schemaVersion: 2, config, layers: [], subject })?.artifactType).toBe('application/vnd.example.sig');
+    const index = descriptorOf({ schemaVersion: 2, manifests: [], subject }, 'application/vnd.oci.image.index.v1+json');
+    expect(index).toEqual({ mediaType: 'application/vnd.oci.image.index.v1+json', digest: d('f'), size: expect.any(Number) });
+    expect(referrerDescriptor({ digest: d('f'), mediaType: 'x', content: Buffer.from('not json') })).toBeUndefined();
+  });
+
+  it('reads a referrers index, leaving out entries that are not descriptors; anything else is no index', () => {
+    const d = `sha256:${'c'.repeat(64)}`;
+    const good = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d, size: 3, artifactType: 'x/y', annotations: { k: 'v' } };
+    const doc = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [good, { digest: 'sha256:zz', size: 1, mediaType: 'm' }, 'x', { ...good, size: -1 }],
+    };
+    expect(parseReferrersIndex(Buffer.from(JSON.stringify(doc)))).toEqual([good]);
+    expect(parseReferrersIndex(Buffer.from(JSON.stringify({ manifests: [] })))).toEqual([]);
+    expect(
+      parseReferrersIndex(Buffer.from(JSON.stringify({ mediaType: 'application/vnd.oci.image.manifest.v1+json', manifests: [] }))),
+    ).toBeUndefined();
+    expect(parseReferrersIndex(Buffer.from('{"config":{}}'))).toBeUndefined();
+    expect(parseReferrersIndex(Buffer.from('garbage'))).toBeUndefined();
   });
 });
