@@ -1,5 +1,4 @@
-import { createAdaptorServer } from '@hono/node-server';
-import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -12,6 +11,7 @@ import { parseListen, type Config } from './config/schema.js';
 import { RegistryError } from './errors/registry-error.js';
 import { Fill } from './fill/fill.js';
 import { createApp } from './http/app.js';
+import { nodeListener } from './http/node-listener.js';
 import type { Lease, LeaseHolder } from './ports/metadata-repo.js';
 import { openServices, type Services } from './services.js';
 
@@ -85,7 +85,8 @@ async function serve(
   await removeDeadSockets(paths);
 
   const app = createApp({ registry: services.registry, logger });
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  // A request without Host reaches the listener, which answers it with the OCI error JSON.
+  const server = createServer({ requireHostHeader: false }, nodeListener(app, logger));
   server.on('clientError', answerMalformedRequest);
   const { host, port } = parseListen(config.listen) as { host: string; port: number };
   await new Promise<void>((resolve, reject) => {

@@ -4,6 +4,7 @@ import { BlobCache, type BlobFill } from './core/blob-cache.js';
 import { LocalCatalog } from './core/catalog.js';
 import { ManifestCache } from './core/manifest-cache.js';
 import { createFreshnessPolicy } from './core/policy.js';
+import { Referrers } from './core/referrers.js';
 import { TagList } from './core/tag-list.js';
 import type { Registry } from './core/types.js';
 import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
@@ -57,7 +58,15 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   const registry = {
     manifests: new ManifestCache({ metadata, upstream, logger, maxManifestBytes: config.limits.maxManifestBytes, policy, now }),
     blobs: new BlobCache({ metadata, backend, fills, upstream, deadline, logger }),
-    tags: new TagList({ metadata, upstream, logger, maxPage: config.limits.maxPageSize }),
+    tags: new TagList({ metadata, upstream, logger, maxPage: config.limits.maxPageSize, ttlSeconds: policy.defaultTtlSeconds, now }),
+    referrers: new Referrers({
+      metadata,
+      upstream,
+      logger,
+      maxManifestBytes: config.limits.maxManifestBytes,
+      ttlSeconds: policy.defaultTtlSeconds,
+      now,
+    }),
     catalog: new LocalCatalog(metadata, config.limits.maxPageSize),
   };
   let closing: Promise<void> | undefined;

@@ -15,6 +15,8 @@ export interface TagTtlRule {
 export interface FreshnessPolicy {
   /** TTL in seconds for a tag: the first matching rule's, else the default. */
   ttlFor(tag: string): number;
+  /** The TTL of what no tag rule names: a repository's tag list, referrers. */
+  defaultTtlSeconds: number;
   /** Never contact the upstream. */
   offline: boolean;
 }
@@ -23,6 +25,7 @@ export function createFreshnessPolicy(defaultTtlSeconds: number, rules: readonly
   const compiled = rules.map((rule) => ({ test: compileRule(rule), ttl: rule.ttlSeconds }));
   return {
     offline,
+    defaultTtlSeconds,
     ttlFor(tag) {
       return compiled.find((r) => r.test.test(tag))?.ttl ?? defaultTtlSeconds;
     },

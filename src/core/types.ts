@@ -1,5 +1,6 @@
 import type { BlobBody } from '../storage/blob-body.js';
 import type { Digest } from '../oci/digest.js';
+import type { ReferrerDescriptor } from '../oci/referrers.js';
 import type { ByteRange } from '../oci/range.js';
 import type { Reference } from '../oci/reference.js';
 
@@ -43,6 +44,16 @@ export interface TagService {
   list(repository: string, n: number | undefined, last: string | undefined): Promise<Page>;
 }
 
+export interface ReferrersResult {
+  descriptors: ReferrerDescriptor[];
+  /** An artifactType filter was applied (the answer says so in OCI-Filters-Applied). */
+  filtered: boolean;
+}
+
+export interface ReferrersService {
+  list(repository: string, digest: Digest, artifactType: string | undefined): Promise<ReferrersResult>;
+}
+
 export interface CatalogService {
   list(n: number | undefined, last: string | undefined): Promise<Page>;
 }
@@ -51,5 +62,6 @@ export interface Registry {
   manifests: ManifestService;
   blobs: BlobService;
   tags: TagService;
+  referrers: ReferrersService;
   catalog: CatalogService;
 }

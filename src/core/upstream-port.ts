@@ -1,4 +1,5 @@
 import type { FillSource } from '../fill/fill.js';
+import type { ReferrerDescriptor } from '../oci/referrers.js';
 
 export interface ManifestHead {
   digest: string | undefined;
@@ -28,4 +29,6 @@ export interface Upstream {
   /** A blob's bytes, resumed by the upstream layer if the transfer breaks off. */
   openBlob(repository: string, digest: string): Promise<FillSource>;
   listTags(repository: string, n: number | undefined, last: string | undefined): Promise<TagPage>;
+  /** The referrers API's list for a digest (every page; bodies over maxBytes refused); undefined when the upstream has no referrers API. */
+  listReferrers(repository: string, digest: string, maxBytes: number): Promise<ReferrerDescriptor[] | undefined>;
 }

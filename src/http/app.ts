@@ -9,6 +9,7 @@ import { accessLog } from './middleware/access-log.js';
 import { blobsHandler } from './routes/blobs.js';
 import { catalogHandler, tagsHandler } from './routes/lists.js';
 import { manifestsHandler } from './routes/manifests.js';
+import { referrersHandler } from './routes/referrers.js';
 import { matchV2Path } from './v2-path.js';
 
 export interface AppDeps {
@@ -30,6 +31,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const blobs = blobsHandler(registry.blobs);
   const tags = tagsHandler(registry.tags);
   const catalog = catalogHandler(registry.catalog);
+  const referrers = referrersHandler(registry.referrers);
 
   app.use(requestId());
   app.use(accessLog({ logger }));
@@ -55,7 +57,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       case 'tags':
         return tags(c, route.name);
       case 'referrers':
-        throw new RegistryError('UNSUPPORTED', 'the referrers API is not supported by this mirror', { status: 404 });
+        return referrers(c, route.name, route.digest);
     }
   });
 

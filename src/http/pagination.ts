@@ -13,9 +13,12 @@ export function parsePagination(nParam: string | undefined, lastParam: string | 
   return { n, last: lastParam === undefined || lastParam === '' ? undefined : lastParam };
 }
 
-/** The `Link: <...>; rel="next"` header for a page that has a next one. */
-export function nextLink(path: string, page: Page): string | undefined {
+/** The `Link: <...>; rel="next"` header for a page that has a next one; `keep` holds query parameters the next page needs too (`ns`). */
+export function nextLink(path: string, page: Page, keep: Record<string, string | undefined> = {}): string | undefined {
   if (!page.next) return undefined;
-  const query = new URLSearchParams({ n: String(page.next.n), last: page.next.last });
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(keep)) if (value !== undefined) query.set(key, value);
+  query.set('n', String(page.next.n));
+  query.set('last', page.next.last);
   return `<${path}?${query}>; rel="next"`;
 }

@@ -84,6 +84,15 @@ export class MemoryMetadataRepo implements MetadataRepo {
     if (this.#manifests.has(digest)) repo.manifests.add(digest);
   }
 
+  async findReferrers(repository: string, subject: string): Promise<StoredManifest[]> {
+    const linked = this.#repositories.get(repository)?.manifests ?? new Set<string>();
+    return [...linked]
+      .map((digest) => this.#manifests.get(digest))
+      .filter((row): row is ManifestRow => row !== undefined && row.references.some((r) => r.kind === 'subject' && r.digest === subject))
+      .sort((a, b) => compare(a.digest, b.digest))
+      .map(storedManifest);
+  }
+
   async markTagChecked(repository: string, tag: string): Promise<void> {
     const row = this.#repositories.get(repository)?.tags.get(tag);
     if (row) row.checkedAt = this.#now();

@@ -47,6 +47,13 @@ export class SqliteMetadataRepo implements MetadataRepo {
       manifestLink: p(
         'INSERT OR IGNORE INTO repository_manifests (repository_id, manifest_digest, linked_at) SELECT ?, digest, ? FROM manifests WHERE digest = ?',
       ),
+      // manifest_references_child indexes the subject look-up.
+      referrers: p(
+        `SELECT m.digest AS digest, m.media_type AS mediaType, m.content AS content FROM manifest_references r
+         JOIN manifests m ON m.digest = r.manifest_digest
+         JOIN repository_manifests rm ON rm.manifest_digest = m.digest AND rm.repository_id = ?
+         WHERE r.child_digest = ? AND r.kind = 'subject' ORDER BY m.digest`,
+      ),
       manifestTouch: p('UPDATE manifests SET last_access_at = max(last_access_at, ?) WHERE digest = ?'),
       tagGet: p(
         `SELECT m.digest AS digest, m.media_type AS mediaType, m.content AS content, t.checked_at AS checkedAt
@@ -147,6 +154,13 @@ export class SqliteMetadataRepo implements MetadataRepo {
 
   linkManifest(repository: string, digest: string): Promise<void> {
     return this.#run('link manifest', () => void this.#s.manifestLink!.run(this.#repositoryId(repository), this.#now(), digest));
+  }
+
+  findReferrers(repository: string, subject: string): Promise<StoredManifest[]> {
+    return this.#run('find referrers', () => {
+      const repoId = this.#findRepositoryId(repository);
+      return repoId === undefined ? [] : (this.#s.referrers!.all(repoId, subject) as StoredManifest[]);
+    });
   }
 
   markTagChecked(repository: string, tag: string): Promise<void> {

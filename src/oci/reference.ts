@@ -39,3 +39,17 @@ export function parseReference(reference: string): Reference {
   }
   return { kind: 'tag', tag: reference };
 }
+
+/**
+ * The <reference> of a manifest GET or HEAD. Anything that is neither a tag nor a digest
+ * names no manifest: 404 MANIFEST_UNKNOWN, as distribution's router answers 404 for it
+ * (MANIFEST_INVALID and DIGEST_INVALID are push-time codes; the spec lists only 404 here).
+ */
+export function parseManifestReference(reference: string): Reference {
+  try {
+    return parseReference(reference);
+  } catch (err) {
+    if (!(err instanceof RegistryError)) throw err;
+    throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${err.message}`, { detail: { reference } });
+  }
+}

@@ -62,6 +62,8 @@ export interface MetadataRepo {
   /** Stores a verified manifest, links it to the repository and (when given) points the tag at it, in one transaction. */
   recordManifest(repository: string, manifest: NewManifest, tag?: string): Promise<void>;
   linkManifest(repository: string, digest: string): Promise<void>;
+  /** The manifests linked to the repository whose `subject` is this digest (its referrers cached here), by digest. */
+  findReferrers(repository: string, subject: string): Promise<StoredManifest[]>;
   /** The upstream confirmed the tag still points where we have it. */
   markTagChecked(repository: string, tag: string): Promise<void>;
   /** The upstream says the tag is gone. */

@@ -7,6 +7,8 @@ import { UpstreamError } from '../errors/upstream-error.js';
 import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.js';
 import type { ManifestBody, ManifestHead, TagPage, Upstream } from '../core/upstream-port.js';
 import { openBlobStream, type UpstreamBlobStream } from './blob-stream.js';
+import type { ReferrerDescriptor } from '../oci/referrers.js';
+import { listReferrers } from './referrers.js';
 import { RateLimitTracker } from './rate-limit.js';
 import { Egress, findInternalAddressError } from './egress.js';
 import { routeFor } from './redirect-policy.js';
@@ -288,6 +290,11 @@ export class UpstreamClient implements Upstream {
     }
     const tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string') : [];
     return { tags, next: parseNextLink(headerValue(reply.headers.link)) };
+  }
+
+  /** The referrers API, every page (see referrers.ts); undefined when the upstream has none. */
+  listReferrers(repository: string, digest: string, maxBytes: number): Promise<ReferrerDescriptor[] | undefined> {
+    return listReferrers(this, repository, digest, maxBytes);
   }
 
   async #statusError(reply: UpstreamReply, kind: ResourceKind): Promise<UpstreamError> {

@@ -111,6 +111,38 @@ export function metadataRepoContract(name: string, make: (now: () => number) => 
       });
     });
 
+    describe('referrers', () => {
+      /** A manifest whose subject is `subject` (and which, like any image, points at a config and a layer). */
+      const referrer = (name: string, subject: string): NewManifest => {
+        const m = manifest(name);
+        return { ...m, references: [...m.references, { digest: subject, kind: 'subject' }] };
+      };
+
+      it('findReferrers lists the manifests linked to the repository whose subject is the digest, by digest', async () => {
+        const subject = manifest('subject');
+        await repo.recordManifest('r', subject, 'latest');
+        const [one, two, other] = [referrer('sig', subject.digest), referrer('sbom', subject.digest), referrer('else', digestOf(Buffer.from('x')))];
+        for (const m of [one, two, other]) await repo.recordManifest('r', m);
+        const byDigest = [one, two].sort((a, b) => (a.digest < b.digest ? -1 : 1)).map(stored);
+        expect(await repo.findReferrers('r', subject.digest)).toEqual(byDigest);
+        expect(await repo.findReferrers('r', other.references.at(-1)?.digest ?? '')).toEqual([stored(other)]);
+        expect(await repo.findReferrers('r', manifest('nothing').digest)).toEqual([]);
+      });
+
+      it('findReferrers sees only manifests linked to that repository, and not what merely points at the digest as a layer or config', async () => {
+        const subject = manifest('subject');
+        const sig = referrer('sig', subject.digest);
+        await repo.recordManifest('one', sig);
+        expect(await repo.findReferrers('two', subject.digest)).toEqual([]);
+        expect(await repo.findReferrers('never/seen', subject.digest)).toEqual([]);
+        await repo.linkManifest('two', sig.digest);
+        expect(await repo.findReferrers('two', subject.digest)).toEqual([stored(sig)]);
+        const layerOf = manifest('layer-of');
+        await repo.recordManifest('one', { ...layerOf, references: [{ digest: subject.digest, kind: 'layer' }] });
+        expect(await repo.findReferrers('one', subject.digest)).toEqual([stored(sig)]);
+      });
+    });
+
     describe('tags', () => {
       it('recordManifest with a tag makes findTag return the manifest with checkedAt = the clock time', async () => {
         const m = manifest('tagged');

@@ -67,6 +67,16 @@ export class FakeHub {
   readonly realmOverrides = new Map<string, string>();
   /** Where a blob GET is redirected (default: our CDN). */
   blobLocation: ((digest: string) => string) | undefined;
+  /**
+   * How tags/list answers: 'paged' honours n and last (sorted, Link to the next page);
+   * 'unpaged' ignores both and sends every tag in push order, as distribution 2.8 does;
+   * 'self-link' is unpaged with a Link back to the very page asked for (a broken upstream).
+   */
+  tagPaging: 'paged' | 'unpaged' | 'self-link' = 'paged';
+  /** Serve the referrers API (distribution-spec 1.1); off, referrers paths get distribution 2.8's plain 404. */
+  referrersApi = false;
+  /** With the referrers API: descriptors per page, the next page named by Link. */
+  referrersPageSize: number | undefined;
 
   #registry!: Server;
   #realm!: Server;
@@ -148,6 +158,14 @@ export class FakeHub {
     if (tag !== undefined) repo.tags.set(tag, top.digest);
   }
 
+  /** Pushes one manifest (an artifact's index, say) under a tag; the blobs and manifests it names must be pushed already. */
+  pushManifest(repository: string, tag: string, manifest: Manifest): void {
+    const repo = this.#repo(repository);
+    this.manifests.set(manifest.digest, manifest);
+    repo.manifests.add(manifest.digest);
+    repo.tags.set(tag, manifest.digest);
+  }
+
   /** Requests that reached a server, filtered. */
   count(filter: Partial<Pick<HubRequest, 'server' | 'method'>> & { path?: string | RegExp } = {}): number {
     return this.requests.filter(
@@ -217,7 +235,7 @@ export class FakeHub {
       return void res.end(faulted.body ?? JSON.stringify({ errors: [{ code: 'FAULT', message: 'injected' }] }));
     }
     const url = new URL(req.url ?? '/', 'http://registry');
-    const match = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/]+)$/.exec(url.pathname);
+    const match = /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\/([^/]+)$/.exec(url.pathname);
     const repository = match?.[1];
     const scope = repository ? `repository:${repository}:pull` : '';
     if (this.authMode === 'basic') {
@@ -239,6 +257,7 @@ export class FakeHub {
     const repo = this.repos.get(repository);
     const [, , area, ref = ''] = match;
     if (area === 'tags') return this.#tags(res, repository, repo, url);
+    if (area === 'referrers') return this.#referrers(res, repository, repo, ref, url);
     if (area === 'manifests') return this.#manifest(req, res, repo, ref);
     return this.#blob(req, res, repo, ref);
   }
@@ -289,8 +308,44 @@ export class FakeHub {
     res.end();
   }
 
+  #referrers(res: ServerResponse, repository: string, repo: Repo | undefined, subject: string, url: URL): void {
+    if (!this.referrersApi) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      return void res.end('404 page not found\n');
+    }
+    const all = [...(repo?.manifests ?? [])].flatMap((digest) => {
+      const m = this.manifests.get(digest);
+      const doc = m && (JSON.parse(m.bytes.toString()) as Record<string, any>);
+      if (!m || !doc || doc.subject?.digest !== subject) return [];
+      const artifactType: unknown = doc.artifactType ?? doc.config?.mediaType;
+      return [
+        {
+          mediaType: m.mediaType,
+          digest: m.digest,
+          size: m.size,
+          ...(typeof artifactType === 'string' ? { artifactType } : {}),
+          ...(doc.annotations ? { annotations: doc.annotations as Record<string, string> } : {}),
+        },
+      ];
+    });
+    const size = this.referrersPageSize ?? all.length;
+    const page = Number(url.searchParams.get('page') ?? 0);
+    const manifests = all.slice(page * size, (page + 1) * size);
+    const headers: Record<string, string> = { 'content-type': 'application/vnd.oci.image.index.v1+json' };
+    if ((page + 1) * size < all.length) headers.link = `</v2/${repository}/referrers/${subject}?page=${page + 1}>; rel="next"`;
+    const body = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests });
+    res.writeHead(200, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+    res.end(body);
+  }
+
   #tags(res: ServerResponse, repository: string, repo: Repo | undefined, url: URL): void {
     if (!repo) return json(res, 404, { errors: [{ code: 'NAME_UNKNOWN', message: 'repository unknown' }] });
+    if (this.tagPaging !== 'paged') {
+      const tags = [...repo.tags.keys()];
+      const headers: Record<string, string> =
+        this.tagPaging === 'self-link' ? { link: `<${url.pathname}?last=${encodeURIComponent(tags[0] ?? '')}>; rel="next"` } : {};
+      return json(res, 200, { name: repository, tags }, headers);
+    }
     const all = [...repo.tags.keys()].sort();
     const last = url.searchParams.get('last');
     const n = Number(url.searchParams.get('n') ?? all.length);

@@ -3,7 +3,8 @@ import { RegistryError } from '../../src/errors/registry-error.js';
 import { digestOf, parseDigest } from '../../src/oci/digest.js';
 import { parseManifest } from '../../src/oci/manifest.js';
 import { parseRange, parseRangeSpec } from '../../src/oci/range.js';
-import { normalizeDockerHubName, parseReference, validateName } from '../../src/oci/reference.js';
+import { parseReferrersIndex, referrerDescriptor, referrersTag } from '../../src/oci/referrers.js';
+import { normalizeDockerHubName, parseManifestReference, parseReference, validateName } from '../../src/oci/reference.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -55,6 +56,12 @@ describe('names and references', () => {
     expect(codeOf(() => parseReference('t'.repeat(129)))).toBe('MANIFEST_INVALID');
     expect(codeOf(() => parseReference('sha256:nothex'))).toBe('DIGEST_INVALID');
   });
+  it('a manifest request for a reference that is neither a tag nor a digest is 404 MANIFEST_UNKNOWN', () => {
+    expect(parseManifestReference('17-alpine')).toEqual({ kind: 'tag', tag: '17-alpine' });
+    for (const reference of ['.INVALID_MANIFEST_NAME', 't'.repeat(129), 'sha256:zz', `md5:${'a'.repeat(32)}`, 'a b']) {
+      expect(codeOf(() => parseManifestReference(reference))).toBe('MANIFEST_UNKNOWN');
+    }
+  });
 });
 
 describe('Range', () => {
@@ -67,7 +74,14 @@ describe('Range', () => {
     expect(parseRange('bytes=50-5000', 100)).toEqual({ start: 50, end: 99 });
     expect(parseRange('BYTES=1-2', 100)).toEqual({ start: 1, end: 2 });
   });
-  it.each(['bytes=100-', 'bytes=-0', 'bytes=1-0', 'bytes=0-1,3-4', 'lines=1-2', 'bytes=', 'bytes=a-b', 'bytes=--1', 'bytes=1234567890123456-'])(
+  it('answers a multi-range with the whole blob when one range at least is satisfiable', () => {
+    expect(parseRange('bytes=0-1,3-4', 100)).toBeUndefined();
+    expect(parseRange('bytes=200-, -5', 100)).toBeUndefined();
+    expect(codeOf(() => parseRange('bytes=100-,200-300', 100))).toBe('RANGE_INVALID');
+    expect(codeOf(() => parseRange('bytes=0-1,x', 100))).toBe('RANGE_INVALID');
+    expect(codeOf(() => parseRange(`bytes=${Array.from({ length: 101 }, () => '0-1').join(',')}`, 100))).toBe('RANGE_INVALID');
+  });
+  it.each(['bytes=100-', 'bytes=-0', 'bytes=1-0', 'bytes=100-,101-', 'lines=1-2', 'bytes=', 'bytes=a-b', 'bytes=--1', 'bytes=1234567890123456-'])(
     'refuses %s with RANGE_INVALID',
     (header) => {
       expect(codeOf(() => parseRange(header, 100))).toBe('RANGE_INVALID');
@@ -136,5 +150,57 @@ describe('Accept negotiation', () => {
       'application/vnd.oci.image.index.v1+json',
       'application/json',
     ]);
+  });
+});
+
+describe('referrers', () => {
+  it('names the referrers tag as the spec`s table does', () => {
+    expect(referrersTag(`sha256:${'a'.repeat(64)}`)).toBe(`sha256-${'a'.repeat(64)}`);
+    expect(referrersTag(`sha512:${'a'.repeat(128)}`)).toBe(`sha512-${'a'.repeat(64)}`);
+    expect(
+      referrersTag(
+        'test+algorithm+using+algorithm+separators+and+lots+of+characters+to+excercise+overall+truncation:alsoSome=InTheEncodedSectionToShowHyphenReplacementAndLotsAndLotsOfCharactersToExcerciseEncodedTruncation',
+      ),
+    ).toBe('test-algorithm-using-algorithm-s-alsoSome-InTheEncodedSectionToShowHyphenReplacementAndLotsAndLot');
+  });
+
+  it('describes a stored referrer: artifactType, else the config media type for an image manifest, and its annotations', () => {
+    const d = (c: string) => `sha256:${c.repeat(64)}`;
+    const descriptorOf = (doc: unknown, mediaType = 'application/vnd.oci.image.manifest.v1+json') => {
+      const content = Buffer.from(JSON.stringify(doc));
+      return referrerDescriptor({ digest: d('f'), mediaType, content });
+    };
+    const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d('a'), size: 1 };
+    const config = { mediaType: 'application/vnd.example.sig', digest: d('b'), size: 2 };
+    expect(
+      descriptorOf({ schemaVersion: 2, artifactType: 'application/vnd.example.sbom', config, layers: [], subject, annotations: { a: 'b', n: 1 } }),
+    ).toEqual({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: d('f'),
+      size: expect.any(Number),
+      artifactType: 'application/vnd.example.sbom',
+      annotations: { a: 'b' },
+    });
+    expect(descriptorOf({ schemaVersion: 2, config, layers: [], subject })?.artifactType).toBe('application/vnd.example.sig');
+    const index = descriptorOf({ schemaVersion: 2, manifests: [], subject }, 'application/vnd.oci.image.index.v1+json');
+    expect(index).toEqual({ mediaType: 'application/vnd.oci.image.index.v1+json', digest: d('f'), size: expect.any(Number) });
+    expect(referrerDescriptor({ digest: d('f'), mediaType: 'x', content: Buffer.from('not json') })).toBeUndefined();
+  });
+
+  it('reads a referrers index, leaving out entries that are not descriptors; anything else is no index', () => {
+    const d = `sha256:${'c'.repeat(64)}`;
+    const good = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d, size: 3, artifactType: 'x/y', annotations: { k: 'v' } };
+    const doc = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [good, { digest: 'sha256:zz', size: 1, mediaType: 'm' }, 'x', { ...good, size: -1 }],
+    };
+    expect(parseReferrersIndex(Buffer.from(JSON.stringify(doc)))).toEqual([good]);
+    expect(parseReferrersIndex(Buffer.from(JSON.stringify({ manifests: [] })))).toEqual([]);
+    expect(
+      parseReferrersIndex(Buffer.from(JSON.stringify({ mediaType: 'application/vnd.oci.image.manifest.v1+json', manifests: [] }))),
+    ).toBeUndefined();
+    expect(parseReferrersIndex(Buffer.from('{"config":{}}'))).toBeUndefined();
+    expect(parseReferrersIndex(Buffer.from('garbage'))).toBeUndefined();
   });
 });

@@ -5,11 +5,12 @@ import type { AppEnv } from '../env.js';
 import { nextLink, parsePagination } from '../pagination.js';
 
 function pageResponse(c: Context<AppEnv>, body: unknown, page: Page): Response {
-  const link = nextLink(c.req.path, page);
+  // The next page must name the same registry (containerd's ?ns=).
+  const link = nextLink(c.req.path, page, { ns: c.req.query('ns') });
   return c.json(body, 200, link ? { Link: link } : {});
 }
 
-/** GET /v2/<name>/tags/list with n/last pagination and a Link header. */
+/** GET /v2/<name>/tags/list: sorted, with n/last pagination and a Link header. */
 export function tagsHandler(tags: TagService) {
   return async (c: Context<AppEnv>, name: string): Promise<Response> => {
     const { n, last } = parsePagination(c.req.query('n'), c.req.query('last'));

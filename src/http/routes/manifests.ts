@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { parseReference } from '../../oci/reference.js';
+import { parseManifestReference } from '../../oci/reference.js';
 import { resolveRepository } from '../../core/namespace.js';
 import { negotiate } from '../../core/negotiate.js';
 import type { ManifestService } from '../../core/types.js';
@@ -8,8 +8,8 @@ import type { AppEnv } from '../env.js';
 /** GET and HEAD /v2/<name>/manifests/<reference>: the exact bytes received upstream, with their own media type (negotiated on Accept). */
 export function manifestsHandler(manifests: ManifestService) {
   return async (c: Context<AppEnv>, name: string, rawReference: string): Promise<Response> => {
-    const reference = parseReference(rawReference);
     const repository = resolveRepository(name, c.req.query('ns'));
+    const reference = parseManifestReference(rawReference);
     const result = await negotiate(await manifests.get(repository, reference), c.req.header('accept'), repository, manifests);
     c.set('cache', result.cache);
     const headers = {
