@@ -17,6 +17,8 @@ export interface UpstreamOptions {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** The longest a 429 or a spent quota holds manifest GETs back, whatever Retry-After says (default 3600 s). */
+  maxRetryAfterSeconds?: number;
   /** Never contact the upstream (offline mode): every request fails at once. */
   offline?: boolean;
   logger: Logger;
@@ -60,7 +62,7 @@ export class UpstreamClient implements Upstream {
     this.url = new URL(opts.url);
     this.#logger = opts.logger;
     this.#offline = opts.offline ?? false;
-    this.rateLimit = new RateLimitTracker(opts.logger, opts.now);
+    this.rateLimit = new RateLimitTracker(opts.logger, opts.now, opts.maxRetryAfterSeconds);
     this.#agent = new Agent({
       connect: { timeout: opts.connectTimeoutMs },
       headersTimeout: opts.headersTimeoutMs,
@@ -156,8 +158,8 @@ export class UpstreamClient implements Upstream {
   async headManifest(repository: string, reference: string): Promise<ManifestHead> {
     const reply = await this.request('HEAD', repository, `manifests/${reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT }, 'manifest');
     await reply.body.dump();
-    this.rateLimit.observe(reply.status, reply.headers);
-    if (reply.status !== 200) throw errorForUpstreamStatus(reply.status, 'manifest', reply.headers);
+    const headers = this.#observeQuota(reply);
+    if (reply.status !== 200) throw errorForUpstreamStatus(reply.status, 'manifest', headers);
     const length = Number(headerValue(reply.headers['content-length']));
     return {
       digest: headerValue(reply.headers['docker-content-digest']),
@@ -175,8 +177,8 @@ export class UpstreamClient implements Upstream {
       });
     }
     const reply = await this.request('GET', repository, `manifests/${reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT }, 'manifest');
-    this.rateLimit.observe(reply.status, reply.headers);
-    if (reply.status !== 200) throw await this.#statusError(reply, 'manifest');
+    const headers = this.#observeQuota(reply);
+    if (reply.status !== 200) throw await this.#statusError({ ...reply, headers }, 'manifest');
     const declared = Number(headerValue(reply.headers['content-length']));
     const tooLarge = () => new UpstreamError('MANIFEST_INVALID', `upstream manifest exceeds ${maxBytes} bytes`, 'invalid', { status: 502 });
     if (Number.isFinite(declared) && declared > maxBytes) {
@@ -262,6 +264,12 @@ export class UpstreamClient implements Upstream {
     }
     const tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string') : [];
     return { tags, next: parseNextLink(headerValue(reply.headers.link)) };
+  }
+
+  /** Notes the quota headers; a 429 passes on our block (capped) as its Retry-After, not the upstream's raw value. */
+  #observeQuota(reply: UpstreamReply): UpstreamReply['headers'] {
+    const blockedFor = this.rateLimit.observe(reply.status, reply.headers);
+    return reply.status === 429 && blockedFor !== undefined ? { ...reply.headers, 'retry-after': String(blockedFor) } : reply.headers;
   }
 
   async #statusError(reply: UpstreamReply, kind: ResourceKind): Promise<UpstreamError> {
