@@ -47,6 +47,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     headersTimeoutMs: config.upstream.headersTimeoutMs,
     bodyTimeoutMs: config.upstream.bodyTimeoutMs,
+    requestDeadlineMs: config.upstream.requestDeadlineMs,
     maxRetryAfterSeconds: config.upstream.maxRetryAfterSeconds,
     offline: config.offline,
     logger,

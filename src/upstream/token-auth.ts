@@ -5,6 +5,7 @@ import { SingleFlight } from '../util/single-flight.js';
 import { TokenCache } from './token-cache.js';
 import { errorForNetworkFailure } from './errors.js';
 import { UpstreamError } from '../errors/upstream-error.js';
+import { deadlineSignal, withDeadline } from './deadline.js';
 
 export interface Credentials {
   username: string;
@@ -18,6 +19,8 @@ export interface TokenAuthOptions {
   allowedRealmOrigins: readonly string[];
   credentials: Credentials | undefined;
   logger: Logger;
+  /** Total time a token fetch may take (shared by its callers, so it has its own deadline). */
+  deadlineMs?: number;
 }
 
 /**
@@ -83,7 +86,9 @@ export class TokenAuth {
       if (cached) return cached;
     }
     return this.#fetches.run(key, async () => {
-      const { token, expiresIn } = await this.#fetchToken(realm, service, challengeScope);
+      const { token, expiresIn } = await withDeadline('token request', this.#opts.deadlineMs ?? 10_000, () =>
+        this.#fetchToken(realm, service, challengeScope),
+      );
       this.#cache.set(key, token, expiresIn);
       return token;
     });
@@ -98,7 +103,13 @@ export class TokenAuth {
     if (basic) headers.authorization = basic;
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.#opts.dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
+      res = await this.#opts.dispatcher.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'GET',
+        headers,
+        signal: deadlineSignal(),
+      });
     } catch (err) {
       throw errorForNetworkFailure(err, 'token realm');
     }
