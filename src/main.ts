@@ -119,8 +119,18 @@ async function serve(
       // Connections that finish their last response during shutdown become idle later: close them as they do.
       const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
-      const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
-      await Promise.race([Promise.all([closed, fills.drain()]), timeout]);
+      const finished = Promise.all([closed, fills.drain()]).then(() => true);
+      const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), config.shutdownTimeoutMs).unref());
+      const inTime = await Promise.race([finished, timeout]);
+      if (!inTime) {
+        logger.warn(
+          { fills: fills.size, shutdownTimeoutMs: config.shutdownTimeoutMs },
+          'shutdown deadline reached: cancelling fills and upstream requests in progress',
+        );
+      }
+      // The deadline bounds everything: a fill from a dripping upstream is cancelled (its temp file removed, nothing
+      // recorded, its readers' transfers broken), and no upstream request left over (its client gone) holds the close.
+      services.abort(new RegistryError('UNAVAILABLE', 'the mirror is shutting down'));
       clearInterval(idleSweep);
       server.closeAllConnections();
       for (const timer of timers) clearInterval(timer);

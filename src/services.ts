@@ -22,6 +22,8 @@ export interface Services {
   fills: SingleFlight<BlobFill>;
   upstream: UpstreamClient;
   registry: Registry & { manifests: ManifestCache; blobs: BlobCache };
+  /** Cancels every fill and fails every upstream request in progress (a shutdown past its deadline); close still follows. */
+  abort(reason: Error): void;
   /** Waits for fills, closes the upstream pool and the metadata store. */
   close(): Promise<void>;
 }
@@ -49,6 +51,8 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     headersTimeoutMs: config.upstream.headersTimeoutMs,
     bodyTimeoutMs: config.upstream.bodyTimeoutMs,
+    requestDeadlineMs: config.upstream.requestDeadlineMs,
+    maxRetryAfterSeconds: config.upstream.maxRetryAfterSeconds,
     offline: config.offline,
     logger,
     now,
@@ -76,5 +80,9 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       await upstream.close().catch(() => undefined);
       await metadata.close();
     })());
-  return { paths, metadata, backend, fills, upstream, registry, close };
+  const abort = (reason: Error) => {
+    registry.blobs.cancelFills(reason);
+    upstream.abort(reason);
+  };
+  return { paths, metadata, backend, fills, upstream, registry, abort, close };
 }

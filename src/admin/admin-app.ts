@@ -80,6 +80,14 @@ function routeCommands(app: Hono, services: Services, logger: Logger): void {
     return new Response(body, { headers: { 'content-type': 'application/x-ndjson' } });
   });
 
+  // The upstream's pull quota as last seen, and whether manifest GETs are held back; DELETE lifts a block at once.
+  app.get('/v1/ratelimit', (c) => c.json(services.upstream.rateLimit.snapshot()));
+  app.delete('/v1/ratelimit', (c) => {
+    const cleared = services.upstream.rateLimit.clear();
+    logger.info({ cleared }, 'admin: clear the upstream rate limit block');
+    return c.json({ cleared, state: services.upstream.rateLimit.snapshot() });
+  });
+
   app.get('/v1/pins', async (c) => c.json(await services.metadata.listPins()));
   app.delete('/v1/pins', async (c) => {
     const ref = parseImageRef(pinBody.parse(await c.req.json()).image);

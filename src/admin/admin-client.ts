@@ -1,6 +1,7 @@
 import { request, type IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { Pin } from '../ports/metadata-repo.js';
+import type { RateLimitSnapshot } from '../upstream/rate-limit.js';
 import type { WarmJobEvent, WarmRequest } from '../warm/warm-job.js';
 
 /** What holds the data dir lease: the server, or an admin command working directly. */
@@ -54,6 +55,16 @@ export class AdminClient {
 
   async unpin(image: string): Promise<{ image: string; removed: boolean }> {
     return (await this.#json('DELETE', '/v1/pins', { image })) as { image: string; removed: boolean };
+  }
+
+  /** The upstream's pull quota as the server last saw it, and any block on manifest GETs. */
+  async rateLimit(): Promise<RateLimitSnapshot> {
+    return (await this.#json('GET', '/v1/ratelimit')) as RateLimitSnapshot;
+  }
+
+  /** Lifts a block on manifest GETs at once; cleared is false when there was none. */
+  async clearRateLimit(): Promise<{ cleared: boolean; state: RateLimitSnapshot }> {
+    return (await this.#json('DELETE', '/v1/ratelimit')) as { cleared: boolean; state: RateLimitSnapshot };
   }
 
   async #json(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<unknown> {

@@ -66,6 +66,10 @@ export const configSchema = z
         connectTimeoutMs: z.number().int().positive().default(3000),
         headersTimeoutMs: z.number().int().positive().default(5000),
         bodyTimeoutMs: z.number().int().positive().default(30000),
+        /** Total time a manifest, tag list, HEAD or token call may take (and a blob GET until its headers): past it, stale or 504. */
+        requestDeadlineMs: z.number().int().positive().default(10000),
+        /** The longest a 429 or a spent pull quota holds manifest GETs back, whatever Retry-After (or the quota window) says. */
+        maxRetryAfterSeconds: z.number().int().nonnegative().default(3600),
         /** How long a tag is served from the cache with no upstream request; after it, one HEAD revalidates. */
         tagTtlSeconds: z.number().int().nonnegative().default(300),
         tagTtlRules: z.array(tagTtlRule).default(DEFAULT_TAG_TTL_RULES),

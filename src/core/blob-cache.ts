@@ -45,6 +45,9 @@ export class BlobCache implements BlobService {
   readonly #upstream: Upstream;
   readonly #deadline: FillDeadline;
   readonly #logger: Logger;
+  /** Fills started here and not over yet, so a shutdown can cancel them. */
+  readonly #running = new Set<Fill>();
+  #cancelled: Error | undefined;
 
   constructor(opts: BlobCacheOptions) {
     this.#md = opts.metadata;
@@ -68,6 +71,17 @@ export class BlobCache implements BlobService {
     throw new RegistryError('UNAVAILABLE', 'the blob was stored and removed while this request looked for it; try again', {
       detail: { digest: digest.value },
     });
+  }
+
+  /**
+   * Fails every fill in progress with this reason, and any fill that would start from now
+   * on (a shutdown past its deadline): their temp files are removed, nothing is recorded
+   * and their readers' transfers break. Returns how many were running.
+   */
+  cancelFills(reason: Error): number {
+    this.#cancelled = reason;
+    for (const fill of this.#running) fill.cancel(reason);
+    return this.#running.size;
   }
 
   /** Makes sure a blob is stored here without reading it (for `warm`): its size, and whether it was cached already. */
@@ -149,6 +163,7 @@ export class BlobCache implements BlobService {
   }
 
   async #start(req: Request): Promise<BlobFill> {
+    if (this.#cancelled) throw this.#cancelled;
     const source = await this.#upstream.openBlob(req.repository, req.digest.value);
     let writer;
     try {
@@ -158,6 +173,9 @@ export class BlobCache implements BlobService {
       throw err;
     }
     const fill = new Fill({ digest: req.digest, source, writer, deadline: this.#deadline, logger: this.#logger });
+    this.#running.add(fill);
+    void fill.stored.then(() => this.#running.delete(fill));
+    if (this.#cancelled) fill.cancel(this.#cancelled); // cancelled while its upstream GET was opening
     const repositories = new Set([req.repository]);
     const recorded = fill.stored.then(async (size) => {
       if (size === undefined) return;

@@ -88,6 +88,11 @@ export class Fill {
     this.stored = this.#run();
   }
 
+  /** Stops a running fill (a shutdown): it fails with this reason like any upstream failure, so nothing is stored. */
+  cancel(reason: Error): void {
+    if (this.state === 'running') this.#opts.source.abort(reason);
+  }
+
   /** Why the fill failed (once state is 'failed'). */
   failure(): Error {
     return this.error ?? new Error('blob fill failed');

@@ -7,6 +7,8 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     cache: CacheStatus | undefined;
+    /** Body bytes of a pumped blob response the socket took (the access log says how far a broken one got). */
+    sent: { bytes: number } | undefined;
   };
 }
 

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
-import { fileSource, pump, PUMP_BUFFER_BYTES, type PumpSource } from './pump.js';
+import { fileSource, pump, PUMP_BUFFER_BYTES, type PumpProgress, type PumpSource } from './pump.js';
 
 /**
  * The bytes of a blob response, wherever they come from (a stored file or a fill in
@@ -8,8 +8,8 @@ import { fileSource, pump, PUMP_BUFFER_BYTES, type PumpSource } from './pump.js'
  * Consumed once; whatever it holds (a descriptor, a reader slot) is released after.
  */
 export interface BlobBody {
-  /** Writes the bytes to out without ending it; rejects if the transfer breaks. */
-  writeTo(out: Writable): Promise<void>;
+  /** Writes the bytes to out without ending it, counting what out took in progress; rejects if the transfer breaks. */
+  writeTo(out: Writable, progress?: PumpProgress): Promise<void>;
   /** The same bytes as a stream. */
   stream(): Readable;
   /** Releases the body unused. */
@@ -24,10 +24,10 @@ export function sourceBody(source: PumpSource, start: number, end: number, toStr
     used = true;
   };
   return {
-    async writeTo(out) {
+    async writeTo(out, progress) {
       use();
       try {
-        await pump(source, start, end, out);
+        await pump(source, start, end, out, progress);
       } finally {
         release();
       }

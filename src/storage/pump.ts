@@ -38,6 +38,11 @@ function give(buffer: Buffer): void {
   if (pool.length < POOL_LIMIT) pool.push(buffer);
 }
 
+/** Bytes the destination has taken so far (its writes completed), for logging what a client really got. */
+export interface PumpProgress {
+  bytes: number;
+}
+
 export class DestinationClosed extends Error {
   override name = 'DestinationClosed';
   constructor() {
@@ -57,7 +62,7 @@ export class DestinationClosed extends Error {
  * event), and nothing is written to a destination already destroyed. Rejects if the
  * destination closes early (client gone), the source fails or is short.
  */
-export async function pump(source: PumpSource, start: number, end: number, out: Writable): Promise<void> {
+export async function pump(source: PumpSource, start: number, end: number, out: Writable, progress?: PumpProgress): Promise<void> {
   const buffers = [take(), take()];
   const inflight: Array<Promise<void> | undefined> = [undefined, undefined];
   let closed = out.destroyed;
@@ -107,7 +112,13 @@ export async function pump(source: PumpSource, start: number, end: number, out: 
       if (closed || out.destroyed) throw new DestinationClosed();
       position += chunk.length;
       const bytes = chunk;
-      const write = new Promise<void>((resolve, reject) => out.write(bytes, (err) => (err ? reject(err) : resolve())));
+      const write = new Promise<void>((resolve, reject) =>
+        out.write(bytes, (err) => {
+          if (err) return reject(err);
+          if (progress) progress.bytes += bytes.length;
+          resolve();
+        }),
+      );
       write.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
       inflight[turn] = write;
       turn ^= 1;

@@ -12,6 +12,7 @@ import { listReferrers } from './referrers.js';
 import { RateLimitTracker } from './rate-limit.js';
 import { Egress, findInternalAddressError } from './egress.js';
 import { routeFor } from './redirect-policy.js';
+import { deadlineSignal, withDeadline } from './deadline.js';
 
 export interface UpstreamOptions {
   url: string;
@@ -23,6 +24,10 @@ export interface UpstreamOptions {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** Total time a manifest, tag list, HEAD or token call may take, and a blob GET to its headers (default 10 s). */
+  requestDeadlineMs?: number;
+  /** The longest a 429 or a spent quota holds manifest GETs back, whatever Retry-After says (default 3600 s). */
+  maxRetryAfterSeconds?: number;
   /** Never contact the upstream (offline mode): every request fails at once. */
   offline?: boolean;
   logger: Logger;
@@ -63,13 +68,15 @@ export class UpstreamClient implements Upstream {
   readonly #auth: TokenAuth;
   readonly #logger: Logger;
   readonly #offline: boolean;
+  readonly #deadlineMs: number;
   readonly rateLimit: RateLimitTracker;
 
   constructor(opts: UpstreamOptions) {
     this.url = new URL(opts.url);
     this.#logger = opts.logger;
     this.#offline = opts.offline ?? false;
-    this.rateLimit = new RateLimitTracker(opts.logger, opts.now);
+    this.#deadlineMs = opts.requestDeadlineMs ?? 10_000;
+    this.rateLimit = new RateLimitTracker(opts.logger, opts.now, opts.maxRetryAfterSeconds);
     this.#egress = new Egress(opts);
     this.#redirectTrust = new Set([this.url.origin, ...(opts.redirectOrigins ?? [])]);
     // A realm trusted only by default (auth.docker.io for Docker Hub) must still be a public host.
@@ -80,11 +87,43 @@ export class UpstreamClient implements Upstream {
       allowedRealmOrigins: opts.tokenRealmOrigins ?? defaultRealmOrigins(this.url),
       credentials: opts.credentials,
       logger: opts.logger,
+      deadlineMs: this.#deadlineMs,
     });
   }
 
   async close(): Promise<void> {
     await this.#egress.close();
+  }
+
+  /** Fails every request in progress at once (a shutdown past its deadline); the client is unusable after. */
+  abort(reason: Error): void {
+    this.#egress.destroy(reason);
+  }
+
+  // Every call has a total deadline (deadline.ts): an upstream dripping bytes dodges the idle timeouts, not this.
+  headManifest(repository: string, reference: string): Promise<ManifestHead> {
+    return withDeadline('manifest', this.#deadlineMs, () => this.#headManifest(repository, reference));
+  }
+
+  getManifest(repository: string, reference: string, maxBytes: number): Promise<ManifestBody> {
+    return withDeadline('manifest', this.#deadlineMs, () => this.#getManifest(repository, reference, maxBytes));
+  }
+
+  headBlob(repository: string, digest: string): Promise<{ size: number | undefined }> {
+    return withDeadline('blob HEAD', this.#deadlineMs, () => this.#headBlob(repository, digest));
+  }
+
+  /** The deadline runs until the headers are in; the body is the fill's, which has its own. */
+  getBlob(repository: string, digest: string): Promise<BlobStream> {
+    return withDeadline('blob', this.#deadlineMs, () => this.#getBlob(repository, digest));
+  }
+
+  getBlobFrom(repository: string, digest: string, offset: number): Promise<Readable> {
+    return withDeadline('blob', this.#deadlineMs, () => this.#getBlobFrom(repository, digest, offset));
+  }
+
+  listTags(repository: string, n: number | undefined, last: string | undefined): Promise<TagPage> {
+    return withDeadline('tag list', this.#deadlineMs, () => this.#listTags(repository, n, last));
   }
 
   /** A request under /v2/<repository>/..., authenticated for pulling that repository. */
@@ -165,10 +204,12 @@ export class UpstreamClient implements Upstream {
     headers: Record<string, string>,
     what: string,
   ): Promise<Dispatcher.ResponseData> {
+    const signal = deadlineSignal();
     for (let attempt = 0; ; attempt++) {
       try {
-        return await dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers });
+        return await dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, signal });
       } catch (err) {
+        if (signal?.aborted) throw signal.reason as Error;
         const internal = findInternalAddressError(err);
         if (internal) throw this.#refused(url, 'not a public address', internal.address);
         const code = (err as { code?: string }).code ?? '';
@@ -181,11 +222,11 @@ export class UpstreamClient implements Upstream {
     }
   }
 
-  async headManifest(repository: string, reference: string): Promise<ManifestHead> {
+  async #headManifest(repository: string, reference: string): Promise<ManifestHead> {
     const reply = await this.request('HEAD', repository, `manifests/${reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT }, 'manifest');
     await reply.body.dump();
-    this.rateLimit.observe(reply.status, reply.headers);
-    if (reply.status !== 200) throw errorForUpstreamStatus(reply.status, 'manifest', reply.headers);
+    const headers = this.#observeQuota(reply);
+    if (reply.status !== 200) throw errorForUpstreamStatus(reply.status, 'manifest', headers);
     const length = Number(headerValue(reply.headers['content-length']));
     return {
       digest: headerValue(reply.headers['docker-content-digest']),
@@ -195,7 +236,7 @@ export class UpstreamClient implements Upstream {
   }
 
   /** GETs a manifest, refusing bodies over maxBytes before buffering them. */
-  async getManifest(repository: string, reference: string, maxBytes: number): Promise<ManifestBody> {
+  async #getManifest(repository: string, reference: string, maxBytes: number): Promise<ManifestBody> {
     const wait = this.rateLimit.blockedForSeconds();
     if (wait > 0) {
       throw new UpstreamError('TOOMANYREQUESTS', `upstream pull quota exhausted: no manifest GETs for ${wait} s`, 'rate-limited', {
@@ -203,8 +244,8 @@ export class UpstreamClient implements Upstream {
       });
     }
     const reply = await this.request('GET', repository, `manifests/${reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT }, 'manifest');
-    this.rateLimit.observe(reply.status, reply.headers);
-    if (reply.status !== 200) throw await this.#statusError(reply, 'manifest');
+    const headers = this.#observeQuota(reply);
+    if (reply.status !== 200) throw await this.#statusError({ ...reply, headers }, 'manifest');
     const declared = Number(headerValue(reply.headers['content-length']));
     const tooLarge = () => new UpstreamError('MANIFEST_INVALID', `upstream manifest exceeds ${maxBytes} bytes`, 'invalid', { status: 502 });
     if (Number.isFinite(declared) && declared > maxBytes) {
@@ -229,7 +270,7 @@ export class UpstreamClient implements Upstream {
     return { bytes: Buffer.concat(chunks, total), contentType: headerValue(reply.headers['content-type']) };
   }
 
-  async headBlob(repository: string, digest: string): Promise<{ size: number | undefined }> {
+  async #headBlob(repository: string, digest: string): Promise<{ size: number | undefined }> {
     const reply = await this.request('HEAD', repository, `blobs/${digest}`, {}, 'blob');
     await reply.body.dump();
     if (reply.status !== 200) throw errorForUpstreamStatus(reply.status, 'blob', reply.headers);
@@ -237,7 +278,7 @@ export class UpstreamClient implements Upstream {
     return { size: Number.isFinite(length) ? length : undefined };
   }
 
-  async getBlob(repository: string, digest: string): Promise<BlobStream> {
+  async #getBlob(repository: string, digest: string): Promise<BlobStream> {
     const reply = await this.request('GET', repository, `blobs/${digest}`, {}, 'blob');
     if (reply.status !== 200) throw await this.#statusError(reply, 'blob');
     const length = Number(headerValue(reply.headers['content-length']));
@@ -254,7 +295,7 @@ export class UpstreamClient implements Upstream {
    * `Range: bytes=offset-`, which must be answered 206 from exactly that offset. An
    * upstream that ignores Range (200) cannot resume: that is an error, not a restart.
    */
-  async getBlobFrom(repository: string, digest: string, offset: number): Promise<Readable> {
+  async #getBlobFrom(repository: string, digest: string, offset: number): Promise<Readable> {
     const reply = await this.request('GET', repository, `blobs/${digest}`, { range: `bytes=${offset}-` }, 'blob');
     if (reply.status === 200) {
       await reply.body.dump();
@@ -275,7 +316,7 @@ export class UpstreamClient implements Upstream {
   }
 
   /** One page of the upstream's tag list, passed on with its `Link` to the next page. */
-  async listTags(repository: string, n: number | undefined, last: string | undefined): Promise<TagPage> {
+  async #listTags(repository: string, n: number | undefined, last: string | undefined): Promise<TagPage> {
     const query = new URLSearchParams();
     if (n !== undefined) query.set('n', String(n));
     if (last !== undefined) query.set('last', last);
@@ -294,7 +335,13 @@ export class UpstreamClient implements Upstream {
 
   /** The referrers API, every page (see referrers.ts); undefined when the upstream has none. */
   listReferrers(repository: string, digest: string, maxBytes: number): Promise<ReferrerDescriptor[] | undefined> {
-    return listReferrers(this, repository, digest, maxBytes);
+    return withDeadline('referrers', this.#deadlineMs, () => listReferrers(this, repository, digest, maxBytes));
+  }
+
+  /** Notes the quota headers; a 429 passes on our block (capped) as its Retry-After, not the upstream's raw value. */
+  #observeQuota(reply: UpstreamReply): UpstreamReply['headers'] {
+    const blockedFor = this.rateLimit.observe(reply.status, reply.headers);
+    return reply.status === 429 && blockedFor !== undefined ? { ...reply.headers, 'retry-after': String(blockedFor) } : reply.headers;
   }
 
   async #statusError(reply: UpstreamReply, kind: ResourceKind): Promise<UpstreamError> {

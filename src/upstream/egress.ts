@@ -81,6 +81,12 @@ export class Egress {
     return this[route.via];
   }
 
+  /** Fails every request in progress at once (a shutdown past its deadline). */
+  destroy(reason: Error): void {
+    this.trusted.destroy(reason).catch(() => undefined);
+    this.guarded.destroy(reason).catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.trusted.close(), this.guarded.close()]);
   }

@@ -6,6 +6,7 @@ import { TokenCache } from './token-cache.js';
 import { errorForNetworkFailure } from './errors.js';
 import { UpstreamError } from '../errors/upstream-error.js';
 import { findInternalAddressError } from './egress.js';
+import { deadlineSignal, withDeadline } from './deadline.js';
 
 export interface Credentials {
   username: string;
@@ -23,6 +24,8 @@ export interface TokenAuthOptions {
   allowedRealmOrigins: readonly string[];
   credentials: Credentials | undefined;
   logger: Logger;
+  /** Total time a token fetch may take (shared by its callers, so it has its own deadline). */
+  deadlineMs?: number;
 }
 
 /** Remembered challenges are per repository scope; past this many, the oldest are forgotten. */
@@ -115,7 +118,9 @@ export class TokenAuth {
       if (cached) return cached;
     }
     return this.#fetches.run(key, async () => {
-      const { token, expiresIn } = await this.#fetchToken(realm, service, challengeScope);
+      const { token, expiresIn } = await withDeadline('token request', this.#opts.deadlineMs ?? 10_000, () =>
+        this.#fetchToken(realm, service, challengeScope),
+      );
       this.#cache.set(key, token, expiresIn);
       return token;
     });
@@ -130,7 +135,13 @@ export class TokenAuth {
     if (basic) headers.authorization = basic;
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.#opts.dispatcherFor(url).request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
+      res = await this.#opts.dispatcherFor(url).request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'GET',
+        headers,
+        signal: deadlineSignal(),
+      });
     } catch (err) {
       const internal = findInternalAddressError(err);
       if (internal) {

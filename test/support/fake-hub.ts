@@ -19,7 +19,11 @@ export interface FaultReply {
   status: number;
   headers?: Record<string, string>;
   body?: string;
+  /** Send the headers at once, then the body one byte every this many ms (an upstream dripping just fast enough to dodge idle timeouts). */
+  dripEveryMs?: number;
 }
+
+type Fault = (req: HubRequest) => FaultReply | 'hang' | 'reset' | undefined;
 
 interface Repo {
   tags: Map<string, string>;
@@ -30,7 +34,7 @@ interface Repo {
 export interface BlobBehaviour {
   /** Serve these bytes instead of the real ones (a digest mismatch). */
   corrupt?: boolean;
-  /** Send the blob up to this offset, then wait for `release` before sending the rest (a GET from beyond it does not pause). */
+  /** Send the blob up to this offset (0: the headers only), then wait for `release` before sending the rest (a GET from beyond it does not pause). */
   pauseAfter?: number;
   release?: Promise<void>;
   /** Send the blob up to this byte offset, then reset the connection (a resumed GET from there on resets at once). */
@@ -54,7 +58,11 @@ export class FakeHub {
   readonly blobs = new Map<string, Buffer>();
   readonly blobBehaviour = new Map<string, BlobBehaviour>();
   /** Return a reply to short-circuit a registry request (429, 500, hang...). */
-  fault: ((req: HubRequest) => FaultReply | 'hang' | 'reset' | undefined) | undefined;
+  fault: Fault | undefined;
+  /** The same for the token realm. */
+  realmFault: Fault | undefined;
+  /** Dripped fault replies whose connection is still open. */
+  dripping = 0;
   credentials: { username: string; password: string } | undefined;
   tokenLifetimeSeconds = 300;
   /** Docker Hub's pull quota: manifest GETs spend it (HEADs do not); at 0, GETs get 429. */
@@ -187,7 +195,8 @@ export class FakeHub {
   }
 
   #onRealm(req: IncomingMessage, res: ServerResponse): void {
-    this.#record('realm', req);
+    const entry = this.#record('realm', req);
+    if (this.#faulted(this.realmFault?.(entry), req, res)) return;
     const url = new URL(req.url ?? '/', 'http://realm');
     if (this.credentials) {
       const expected = `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`;
@@ -227,13 +236,7 @@ export class FakeHub {
 
   #onRegistry(req: IncomingMessage, res: ServerResponse): void {
     const entry = this.#record('registry', req);
-    const faulted = this.fault?.(entry);
-    if (faulted === 'hang') return;
-    if (faulted === 'reset') return void req.socket.destroy();
-    if (faulted) {
-      res.writeHead(faulted.status, { 'content-type': 'application/json', ...faulted.headers });
-      return void res.end(faulted.body ?? JSON.stringify({ errors: [{ code: 'FAULT', message: 'injected' }] }));
-    }
+    if (this.#faulted(this.fault?.(entry), req, res)) return;
     const url = new URL(req.url ?? '/', 'http://registry');
     const match = /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\/([^/]+)$/.exec(url.pathname);
     const repository = match?.[1];
@@ -260,6 +263,34 @@ export class FakeHub {
     if (area === 'referrers') return this.#referrers(res, repository, repo, ref, url);
     if (area === 'manifests') return this.#manifest(req, res, repo, ref);
     return this.#blob(req, res, repo, ref);
+  }
+
+  /** Answers with an injected fault; false when there is none. */
+  #faulted(faulted: ReturnType<Fault>, req: IncomingMessage, res: ServerResponse): boolean {
+    if (!faulted) return false;
+    if (faulted === 'hang') return true;
+    if (faulted === 'reset') {
+      req.socket.destroy();
+      return true;
+    }
+    res.writeHead(faulted.status, { 'content-type': 'application/json', ...faulted.headers });
+    const body = Buffer.from(faulted.body ?? JSON.stringify({ errors: [{ code: 'FAULT', message: 'injected' }] }));
+    if (faulted.dripEveryMs === undefined) {
+      res.end(body);
+      return true;
+    }
+    res.flushHeaders();
+    this.dripping++;
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent >= body.length) return void res.end();
+      res.write(body.subarray(sent, ++sent));
+    }, faulted.dripEveryMs);
+    res.once('close', () => {
+      clearInterval(timer);
+      this.dripping--;
+    });
+    return true;
   }
 
   #authorized(header: string | undefined, scope: string): boolean {
@@ -371,8 +402,9 @@ async function sendBody(res: ServerResponse, body: Buffer, behaviour: BlobBehavi
   }
   let sent = 0;
   const pauseAt = behaviour.pauseAfter === undefined ? undefined : behaviour.pauseAfter - start;
-  if (pauseAt !== undefined && pauseAt > 0) {
-    await write(res, body.subarray(0, pauseAt));
+  if (pauseAt !== undefined && (pauseAt > 0 || (pauseAt === 0 && start === 0))) {
+    if (pauseAt > 0) await write(res, body.subarray(0, pauseAt));
+    else res.flushHeaders(); // the headers, then nothing
     sent = pauseAt;
     await behaviour.release;
   }

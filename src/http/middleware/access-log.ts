@@ -9,7 +9,9 @@ export interface AccessLogOptions {
 /**
  * One JSON line per request: method, path, status, bytes, duration and cache
  * (hit | miss | stale). Written when the response has really ended, so streamed
- * blobs log their true outcome; bytes is null for a transfer that broke off.
+ * blobs log their true outcome: a transfer that broke off has bytes null and says so
+ * (aborted, the body bytes the socket took against those announced, and whether the
+ * client got a status line at all), never a clean 200.
  */
 export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> {
   const { logger } = options;
@@ -20,7 +22,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
     const query = c.req.url.split('?')[1];
     await next();
     const outgoing = c.env?.outgoing;
-    const write = (status: number, length: string | number | undefined, complete: boolean) => {
+    const write = (status: number, length: string | number | undefined, complete: boolean, headersSent = true) => {
       logger.info(
         {
           reqId: c.get('requestId'),
@@ -29,6 +31,9 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
           ...(query ? { query } : {}),
           status,
           bytes: complete ? (c.req.method === 'HEAD' ? 0 : Number(length ?? 0)) : null,
+          ...(complete
+            ? {}
+            : { aborted: true, sent: c.get('sent')?.bytes ?? null, expected: length === undefined ? null : Number(length), headersSent }),
           ms: Math.round((performance.now() - started) * 10) / 10,
           cache: c.get('cache'),
         },
@@ -45,6 +50,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
           outgoing.statusCode,
           (outgoing.getHeader('content-length') as string | undefined) ?? c.res.headers.get('content-length') ?? undefined,
           outgoing.writableFinished,
+          outgoing.headersSent,
         );
       };
       outgoing.once('finish', once);

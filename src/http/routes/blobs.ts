@@ -29,6 +29,7 @@ export function blobsHandler(blobs: BlobService) {
     }
     const status = range ? 206 : 200;
     if (!result.body) return new Response(null, { status, headers });
-    return sendBody(c, status, headers, result.body);
+    // A miss streams from a fill in progress: the status goes out now, not with the upstream's first byte.
+    return sendBody(c, status, headers, result.body, { flushHeaders: result.cache === 'miss' });
   };
 }
