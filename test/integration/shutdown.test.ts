@@ -40,7 +40,7 @@ const FILLS = { minSeconds: 600, minBytesPerSecond: 1 };
 describe('shutdown bounds a stuck fill', () => {
   it('close() cancels a dripping fill at shutdownTimeoutMs: "stopped" is logged, no temp file is left, nothing is recorded, the client gets a broken transfer', async () => {
     const { hub, layer, path } = await drippingHub();
-    const mirror = await startMirror(hub.registryUrl, { shutdownTimeoutMs: 300, fills: FILLS, upstream: { tokenRealmOrigins: [hub.realmUrl] } });
+    const mirror = await startMirror(hub.registryUrl, { shutdownTimeoutMs: 300, fills: FILLS, upstream: hub.trusted });
     cleanup.push(() => mirror.destroy());
     const tmp = join(mirror.dataDir, 'tmp');
     const transfer = brokenTransfer(mirror.url, path);
@@ -70,7 +70,7 @@ describe('shutdown bounds a stuck fill', () => {
     const configFile = join(dataDir, 'cargohold.yaml');
     writeFileSync(
       configFile,
-      `shutdownTimeoutMs: 300\nfills: { minSeconds: ${FILLS.minSeconds}, minBytesPerSecond: ${FILLS.minBytesPerSecond} }\nupstream:\n  tokenRealmOrigins: ["${hub.realmUrl}"]\n`,
+      `shutdownTimeoutMs: 300\nfills: { minSeconds: ${FILLS.minSeconds}, minBytesPerSecond: ${FILLS.minBytesPerSecond} }\nupstream:\n  tokenRealmOrigins: ["${hub.realmUrl}"]\n  redirectOrigins: ["${hub.cdnUrl}"]\n`,
     );
     const cli = startCli(['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--upstream', hub.registryUrl, '--config', configFile]);
     cleanup.push(() => {

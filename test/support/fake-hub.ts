@@ -120,6 +120,11 @@ export class FakeHub {
     return `http://127.0.0.1:${(this.#cdn.address() as AddressInfo).port}`;
   }
 
+  /** The upstream config that trusts this hub's realm and CDN (both on loopback, so refused unless listed). */
+  get trusted(): { tokenRealmOrigins: string[]; redirectOrigins: string[] } {
+    return { tokenRealmOrigins: [this.realmUrl], redirectOrigins: [this.cdnUrl] };
+  }
+
   async startRegistry(): Promise<void> {
     this.#registry = await listen(
       createServer((req, res) => this.#onRegistry(req, res)),
