@@ -4,6 +4,7 @@ import { BlobCache, type BlobFill } from './core/blob-cache.js';
 import { LocalCatalog } from './core/catalog.js';
 import { ManifestCache } from './core/manifest-cache.js';
 import { createFreshnessPolicy } from './core/policy.js';
+import { StorageHealth } from './core/storage-health.js';
 import { TagList } from './core/tag-list.js';
 import type { Registry } from './core/types.js';
 import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
@@ -20,6 +21,8 @@ export interface Services {
   backend: FsBlobBackend;
   fills: SingleFlight<BlobFill>;
   upstream: UpstreamClient;
+  /** Whether the store can write what the mirror fetches (read by a readiness check). */
+  storageHealth: StorageHealth;
   registry: Registry & { manifests: ManifestCache; blobs: BlobCache };
   /** Waits for fills, closes the upstream pool and the metadata store. */
   close(): Promise<void>;
@@ -52,10 +55,19 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     now,
   });
   const policy = createFreshnessPolicy(config.upstream.tagTtlSeconds, config.upstream.tagTtlRules, config.offline);
+  const storageHealth = new StorageHealth(logger, now);
   const deadline = { minMs: config.fills.minSeconds * 1000, minBytesPerSecond: config.fills.minBytesPerSecond };
   const registry = {
-    manifests: new ManifestCache({ metadata, upstream, logger, maxManifestBytes: config.limits.maxManifestBytes, policy, now }),
-    blobs: new BlobCache({ metadata, backend, fills, upstream, deadline, logger }),
+    manifests: new ManifestCache({
+      metadata,
+      upstream,
+      logger,
+      maxManifestBytes: config.limits.maxManifestBytes,
+      policy,
+      health: storageHealth,
+      now,
+    }),
+    blobs: new BlobCache({ metadata, backend, fills, upstream, deadline, health: storageHealth, logger }),
     tags: new TagList({ metadata, upstream, logger, maxPage: config.limits.maxPageSize }),
     catalog: new LocalCatalog(metadata, config.limits.maxPageSize),
   };
@@ -66,5 +78,5 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       await upstream.close().catch(() => undefined);
       await metadata.close();
     })());
-  return { paths, metadata, backend, fills, upstream, registry, close };
+  return { paths, metadata, backend, fills, upstream, storageHealth, registry, close };
 }
