@@ -12,6 +12,7 @@ import { RegistryError } from './errors/registry-error.js';
 import { Fill } from './fill/fill.js';
 import { createApp } from './http/app.js';
 import { nodeListener } from './http/node-listener.js';
+import type { StorageHealth } from './core/storage-health.js';
 import type { Lease, LeaseHolder } from './ports/metadata-repo.js';
 import { openServices, type Services } from './services.js';
 
@@ -21,6 +22,8 @@ export interface RunningServer {
   port: number;
   /** The admin API's unix socket. */
   adminSocket: string;
+  /** Whether the store can write what the mirror fetches. */
+  storageHealth: StorageHealth;
   /** What is in flight now (the tests check nothing is left after each one). */
   inspect(): { fills: number; openFills: number; readers: number };
   /** Resolves once no fill is in progress (every blob fetched so far is stored and recorded). */
@@ -141,6 +144,7 @@ async function serve(
     url: `http://${urlHost}:${bound}`,
     port: bound,
     adminSocket: socketPath,
+    storageHealth: services.storageHealth,
     inspect: () => ({ fills: fills.size, openFills: Fill.open, readers: Fill.readers }),
     idle: () => fills.drain(),
     close,

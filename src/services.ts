@@ -5,6 +5,7 @@ import { LocalCatalog } from './core/catalog.js';
 import { ManifestCache } from './core/manifest-cache.js';
 import { createFreshnessPolicy } from './core/policy.js';
 import { Referrers } from './core/referrers.js';
+import { StorageHealth } from './core/storage-health.js';
 import { TagList } from './core/tag-list.js';
 import type { Registry } from './core/types.js';
 import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
@@ -21,6 +22,8 @@ export interface Services {
   backend: FsBlobBackend;
   fills: SingleFlight<BlobFill>;
   upstream: UpstreamClient;
+  /** Whether the store can write what the mirror fetches (read by a readiness check). */
+  storageHealth: StorageHealth;
   registry: Registry & { manifests: ManifestCache; blobs: BlobCache };
   /** Cancels every fill and fails every upstream request in progress (a shutdown past its deadline); close still follows. */
   abort(reason: Error): void;
@@ -58,10 +61,19 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     now,
   });
   const policy = createFreshnessPolicy(config.upstream.tagTtlSeconds, config.upstream.tagTtlRules, config.offline);
+  const storageHealth = new StorageHealth(logger, now);
   const deadline = { minMs: config.fills.minSeconds * 1000, minBytesPerSecond: config.fills.minBytesPerSecond };
   const registry = {
-    manifests: new ManifestCache({ metadata, upstream, logger, maxManifestBytes: config.limits.maxManifestBytes, policy, now }),
-    blobs: new BlobCache({ metadata, backend, fills, upstream, deadline, logger }),
+    manifests: new ManifestCache({
+      metadata,
+      upstream,
+      logger,
+      maxManifestBytes: config.limits.maxManifestBytes,
+      policy,
+      health: storageHealth,
+      now,
+    }),
+    blobs: new BlobCache({ metadata, backend, fills, upstream, deadline, health: storageHealth, logger }),
     tags: new TagList({ metadata, upstream, logger, maxPage: config.limits.maxPageSize, ttlSeconds: policy.defaultTtlSeconds, now }),
     referrers: new Referrers({
       metadata,
@@ -84,5 +96,5 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     registry.blobs.cancelFills(reason);
     upstream.abort(reason);
   };
-  return { paths, metadata, backend, fills, upstream, registry, abort, close };
+  return { paths, metadata, backend, fills, upstream, storageHealth, registry, abort, close };
 }

@@ -1,11 +1,14 @@
 import type { Logger } from 'pino';
 import { RegistryError } from '../errors/registry-error.js';
-import { Fill, type FillDeadline } from '../fill/fill.js';
-import type { Digest } from '../oci/digest.js';
-import { parseRange } from '../oci/range.js';
-import type { BlobBackend } from '../ports/blob-backend.js';
+import { StorageError } from '../errors/storage-error.js';
+import { Fill, type FillDeadline, type FillSource } from '../fill/fill.js';
+import { createDigester, type Digest } from '../oci/digest.js';
+import { parseRange, type ByteRange } from '../oci/range.js';
+import type { BlobBackend, BlobWriter } from '../ports/blob-backend.js';
 import type { FillCoordinator } from '../ports/fill-coordinator.js';
 import type { MetadataRepo } from '../ports/metadata-repo.js';
+import { SingleFlight } from '../util/single-flight.js';
+import type { StorageHealth } from './storage-health.js';
 import type { Upstream } from './upstream-port.js';
 import type { BlobResult, BlobService, CacheStatus } from './types.js';
 
@@ -15,6 +18,7 @@ export interface BlobCacheOptions {
   fills: FillCoordinator<BlobFill>;
   upstream: Upstream;
   deadline: FillDeadline;
+  health: StorageHealth;
   logger: Logger;
 }
 
@@ -36,7 +40,9 @@ interface Request {
 /**
  * Blobs: local first (if this repository is linked to the blob), else one fill per digest
  * that every waiting client streams from as the bytes arrive. The core decides; the
- * backend stores bytes, the coordinator says who fills, upstream/ fetches.
+ * backend stores bytes, the coordinator says who fills, upstream/ fetches. A store that
+ * cannot write costs the clients nothing: the fill serves the verified bytes without
+ * storing them (a pass-through), and StorageHealth says so once.
  */
 export class BlobCache implements BlobService {
   readonly #md: MetadataRepo;
@@ -44,10 +50,13 @@ export class BlobCache implements BlobService {
   readonly #fills: FillCoordinator<BlobFill>;
   readonly #upstream: Upstream;
   readonly #deadline: FillDeadline;
+  readonly #health: StorageHealth;
   readonly #logger: Logger;
   /** Fills started here and not over yet, so a shutdown can cancel them. */
   readonly #running = new Set<Fill>();
   #cancelled: Error | undefined;
+  /** One re-verification at a time of a stored blob found without a record. */
+  readonly #adoptions = new SingleFlight<boolean>();
 
   constructor(opts: BlobCacheOptions) {
     this.#md = opts.metadata;
@@ -55,6 +64,7 @@ export class BlobCache implements BlobService {
     this.#fills = opts.fills;
     this.#upstream = opts.upstream;
     this.#deadline = opts.deadline;
+    this.#health = opts.health;
     this.#logger = opts.logger;
   }
 
@@ -62,7 +72,7 @@ export class BlobCache implements BlobService {
     const request: Request = { repository, digest, ...options };
     // Two rounds: a fill that is stored and closed between our look-ups is then read from the backend.
     for (let round = 0; round < 2; round++) {
-      const local = await this.#fromBackend(request);
+      const local = (await this.#fromBackend(request)) ?? ((await this.#adoptOrphan(request)) ? await this.#fromBackend(request) : undefined);
       if (local) return local;
       if (request.head && !this.#fills.current(digest.value)) return this.#headUpstream(request);
       const result = await this.#fromFill(request, await this.#join(request));
@@ -88,13 +98,15 @@ export class BlobCache implements BlobService {
   async ensure(repository: string, digest: Digest): Promise<{ size: number; cache: CacheStatus }> {
     const request: Request = { repository, digest, head: true, range: undefined };
     for (let round = 0; round < 2; round++) {
-      const record = await this.#storedRecord(request);
+      const record = (await this.#storedRecord(request)) ?? ((await this.#adoptOrphan(request)) ? await this.#storedRecord(request) : undefined);
       if (record) return { size: record.size, cache: 'hit' };
       const { fill, recorded } = await this.#join(request);
       await recorded;
       if (fill.state === 'failed') throw fill.failure();
       const size = await fill.stored;
       if (size !== undefined) return { size, cache: 'miss' };
+      // Warming is storing: a store that cannot write fails it.
+      if (fill.storageFailure) throw fill.storageFailure;
     }
     throw new RegistryError('UNAVAILABLE', 'the blob could not be stored; see the log', { detail: { digest: digest.value } });
   }
@@ -137,6 +149,56 @@ export class BlobCache implements BlobService {
     }
   }
 
+  /**
+   * A stored blob with no record (a process killed between a fill's commit and its record,
+   * or a record that could not be written): re-verified from its bytes and recorded, linked
+   * to no repository (the caller's usual confirming HEAD links it), or removed if it does not
+   * verify. Checked on a miss only: a stat before going upstream is cheap where listing the
+   * whole store at start is not (S3). True when it is recorded now.
+   */
+  async #adoptOrphan(req: Request): Promise<boolean> {
+    const key = req.digest.value;
+    // A fill commits before it records: its blob is no orphan.
+    if (this.#fills.current(key)) return false;
+    return this.#adoptions.run(key, async () => {
+      const info = await this.#backend.stat(req.digest);
+      if (!info) return false;
+      if (await this.#md.findBlob(req.repository, key)) return true; // recorded meanwhile
+      const verified = await this.#verifyStored(req.digest);
+      if (verified === undefined) return false;
+      if (!verified.ok) {
+        this.#logger.warn({ digest: key, bytes: verified.size }, 'stored blob without a record does not match its digest; removing it');
+        // A fill running now may have just renamed good bytes onto it: left to that fill.
+        if (!this.#fills.current(key)) await this.#backend.delete(req.digest);
+        return false;
+      }
+      try {
+        await this.#md.recordBlob(key, verified.size, []);
+        this.#health.succeeded('metadata');
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+        this.#health.failed('metadata', err, { digest: key });
+        return false;
+      }
+      this.#logger.info({ digest: key, bytes: verified.size }, 'stored blob without a record verified and recorded');
+      return true;
+    });
+  }
+
+  /** Hashes a stored blob: whether it matches its digest, undefined if it is gone or unreadable. */
+  async #verifyStored(digest: Digest): Promise<{ ok: boolean; size: number } | undefined> {
+    const blob = await this.#backend.open(digest);
+    if (!blob) return undefined;
+    const hash = createDigester(digest.algorithm);
+    try {
+      for await (const chunk of blob.body(0, blob.size - 1).stream()) hash.update(chunk as Buffer);
+    } catch (err) {
+      this.#logger.warn({ digest: digest.value, err: (err as Error).message }, 'stored blob without a record cannot be read; fetching it');
+      return undefined;
+    }
+    return { ok: `${digest.algorithm}:${hash.digest('hex')}` === digest.value, size: blob.size };
+  }
+
   /** A blob held for another repository is served under this one only once the upstream confirms this one has it too. */
   async #confirmLink(repository: string, digest: Digest): Promise<void> {
     await this.#upstream.headBlob(repository, digest.value);
@@ -164,28 +226,72 @@ export class BlobCache implements BlobService {
 
   async #start(req: Request): Promise<BlobFill> {
     if (this.#cancelled) throw this.#cancelled;
-    const source = await this.#upstream.openBlob(req.repository, req.digest.value);
-    let writer;
+    const key = req.digest.value;
+    const source = await this.#upstream.openBlob(req.repository, key);
+    let writer: BlobWriter | undefined;
+    let unstored: StorageError | undefined;
     try {
       writer = await this.#backend.writer(req.digest);
     } catch (err) {
-      source.abort(err as Error);
-      throw err;
+      if (!(err instanceof StorageError)) {
+        source.abort(err as Error);
+        throw err;
+      }
+      // Nowhere to write: the fill passes the bytes through.
+      unstored = err;
+      this.#health.failed('blobs', err, { digest: key });
     }
-    const fill = new Fill({ digest: req.digest, source, writer, deadline: this.#deadline, logger: this.#logger });
+    const fill = this.#newFill(req.digest, source, writer, unstored);
     this.#running.add(fill);
     void fill.stored.then(() => this.#running.delete(fill));
     if (this.#cancelled) fill.cancel(this.#cancelled); // cancelled while its upstream GET was opening
     const repositories = new Set([req.repository]);
     const recorded = fill.stored.then(async (size) => {
       if (size === undefined) return;
+      this.#health.succeeded('blobs');
       try {
-        await this.#md.recordBlob(req.digest.value, size, repositories);
+        await this.#md.recordBlob(key, size, repositories);
+        this.#health.succeeded('metadata');
       } catch (err) {
-        this.#logger.error({ digest: req.digest.value, err: (err as Error).message }, 'blob stored but its record failed; it will be fetched again');
+        // The blob is stored without a record: the next miss re-verifies and records it (#adoptOrphan).
+        if (err instanceof StorageError) this.#health.failed('metadata', err, { digest: key });
+        else this.#logger.error({ digest: key, err: (err as Error).message }, 'blob stored but its record failed');
       }
     });
     return { fill, repositories, recorded };
+  }
+
+  #newFill(digest: Digest, source: FillSource, writer: BlobWriter | undefined, unstored: StorageError | undefined): Fill {
+    return new Fill({
+      digest,
+      source,
+      writer,
+      unstored,
+      deadline: this.#deadline,
+      logger: this.#logger,
+      onStorageFailure: (err) => this.#health.failed('blobs', err, { digest: digest.value }),
+    });
+  }
+
+  /**
+   * A client of a fill that serves from memory and no longer holds its start (or stopped
+   * for want of readers): its own download, served as it arrives and stored nowhere. Not
+   * a fill of the coordinator: the digest's fill is the other one.
+   */
+  async #passThrough(req: Request, from: Fill, size: number | undefined, range: ByteRange | undefined): Promise<BlobResult> {
+    const source = await this.#upstream.openBlob(req.repository, req.digest.value);
+    const fill = new Fill({
+      digest: req.digest,
+      source,
+      writer: undefined,
+      unstored: from.storageFailure,
+      deadline: this.#deadline,
+      logger: this.#logger,
+    });
+    // Nothing has arrived, so nothing is dropped: the body is there.
+    const body = fill.body(range?.start ?? 0, range?.end);
+    if (!body) throw fill.failure();
+    return { digest: req.digest.value, size: size ?? fill.size, range, body, cache: 'miss' };
   }
 
   async #fromFill(req: Request, { fill, recorded }: BlobFill): Promise<BlobResult | undefined> {
@@ -202,6 +308,7 @@ export class BlobCache implements BlobService {
     if (req.head) return { digest: req.digest.value, size, range, body: undefined, cache };
     const body = fill.body(range?.start ?? 0, range?.end);
     if (!body) {
+      if (fill.passThrough && (fill.state !== 'failed' || fill.error === fill.storageFailure)) return this.#passThrough(req, fill, size, range);
       if (fill.state === 'failed') throw fill.failure();
       await recorded; // stored and closed meanwhile: read it from the backend once it is recorded
       return undefined;

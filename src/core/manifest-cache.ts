@@ -3,9 +3,11 @@ import { digestOf, type Digest } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import type { Reference } from '../oci/reference.js';
 import type { MetadataRepo, StoredManifest } from '../ports/metadata-repo.js';
+import { StorageError } from '../errors/storage-error.js';
 import { UpstreamError } from '../errors/upstream-error.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { canServeStale, isTagFresh, upstreamSaysGone, type FreshnessPolicy } from './policy.js';
+import type { StorageHealth } from './storage-health.js';
 import type { ManifestResult, ManifestService } from './types.js';
 import type { ManifestHead, Upstream } from './upstream-port.js';
 
@@ -15,6 +17,7 @@ export interface ManifestCacheOptions {
   logger: Logger;
   maxManifestBytes: number;
   policy: FreshnessPolicy;
+  health: StorageHealth;
   now?: () => number;
 }
 
@@ -25,6 +28,7 @@ export class ManifestCache implements ManifestService {
   readonly #logger: Logger;
   readonly #maxBytes: number;
   readonly #policy: FreshnessPolicy;
+  readonly #health: StorageHealth;
   readonly #now: () => number;
   readonly #flights = new SingleFlight<ManifestResult>();
   /** One shared revalidation HEAD when many clients ask for the same stale tag at once. */
@@ -36,6 +40,7 @@ export class ManifestCache implements ManifestService {
     this.#logger = opts.logger;
     this.#maxBytes = opts.maxManifestBytes;
     this.#policy = opts.policy;
+    this.#health = opts.health;
     this.#now = opts.now ?? Date.now;
   }
 
@@ -74,9 +79,10 @@ export class ManifestCache implements ManifestService {
       }
       if (head.digest === hit.digest) {
         // Confirmed: a check time that cannot be recorded (a full disk) costs one more HEAD next time, not this pull.
-        await this.#md
-          .markTagChecked(repository, tag)
-          .catch((err: Error) => this.#logger.error({ repository, tag, err: err.message }, 'cannot record the tag check'));
+        await this.#md.markTagChecked(repository, tag).catch((err: Error) => {
+          if (err instanceof StorageError) this.#health.failed('metadata', err, { repository, tag });
+          else this.#logger.error({ repository, tag, err: err.message }, 'cannot record the tag check');
+        });
         this.#md.touchManifest(hit.digest);
         return hit;
       }
@@ -108,7 +114,14 @@ export class ManifestCache implements ManifestService {
       throw new UpstreamError('MANIFEST_INVALID', 'upstream manifest does not match the requested digest', 'invalid', { status: 502 });
     }
     const parsed = parseManifest(bytes, contentType);
-    await this.#md.recordManifest(repository, { digest, mediaType: parsed.mediaType, content: bytes, references: parsed.references }, tag);
+    try {
+      await this.#md.recordManifest(repository, { digest, mediaType: parsed.mediaType, content: bytes, references: parsed.references }, tag);
+      this.#health.succeeded('metadata');
+    } catch (err) {
+      // Verified: the client gets it whether or not it can be kept (the next request fetches it again).
+      if (!(err instanceof StorageError)) throw err;
+      this.#health.failed('metadata', err, { repository, reference, digest });
+    }
     return { digest, mediaType: parsed.mediaType, content: bytes, cache: 'miss' };
   }
 }

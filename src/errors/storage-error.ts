@@ -19,12 +19,16 @@ const REASONS: Record<string, StorageFailureReason> = {
 /**
  * A local failure (disk full, permissions, I/O) of the blob backend or the metadata store.
  * Never an UpstreamError: it is not counted as an upstream failure, never resumed upstream,
- * and never a reason to serve stale content. The client gets a 503 saying the mirror
- * cannot store content; the log names the operation and the system error.
+ * and never a reason to serve stale content. Failing to store what was fetched is not the
+ * client's problem: it gets the verified bytes anyway (core/storage-health.ts logs the
+ * cause once). Where nothing can be served without the store (reading it), the client
+ * gets a 503 saying the mirror's storage failed; the log names the operation and error.
  */
 export class StorageError extends RegistryError {
   readonly reason: StorageFailureReason;
   readonly operation: string;
+  /** The system or SQLite error code (ENOSPC, SQLITE_FULL...), when the cause had one. */
+  readonly systemCode: string | undefined;
 
   constructor(operation: string, cause: unknown) {
     const code = (cause as { code?: unknown } | null)?.code;
@@ -36,6 +40,7 @@ export class StorageError extends RegistryError {
     this.name = 'StorageError';
     this.reason = reason;
     this.operation = operation;
+    this.systemCode = typeof code === 'string' ? code : undefined;
   }
 }
 

@@ -26,10 +26,21 @@ export interface FillDeadline {
 export interface FillOptions {
   digest: Digest;
   source: FillSource;
-  writer: BlobWriter;
+  /** Where the bytes are stored; undefined for a pass-through (the store cannot write: see `unstored`). */
+  writer: BlobWriter | undefined;
+  /** Why there is no writer (a pass-through). */
+  unstored?: StorageError;
   deadline: FillDeadline;
   logger: Logger;
+  /** A write or the commit failed: the blob is served but not stored. Called at most once. */
+  onStorageFailure?: (err: StorageError) => void;
 }
+
+/**
+ * Once the writer failed, bytes live in memory until every reader has them; the upstream
+ * is read no further ahead of the slowest reader than this.
+ */
+export const PASS_THROUGH_HOLD_BYTES = 4 * 1024 * 1024;
 
 export type FillState = 'running' | 'verified' | 'failed';
 
@@ -51,6 +62,13 @@ export class FillDeadlineExceeded extends RegistryError {
  * reader arriving meanwhile still reads the verified bytes from here. On failure every
  * reader's transfer breaks, so no client takes a short or wrong blob for a whole one.
  * The writer is closed once the fill is over and its last reader is gone.
+ *
+ * A local store that cannot write (disk full, read-only, I/O) is not the clients' problem:
+ * once the writer fails (or when there is none) the fill goes on without it, still
+ * hashing and serving its readers from memory, and reads the upstream only as fast as its
+ * slowest reader takes the bytes (PASS_THROUGH_HOLD_BYTES ahead at most). A reader from
+ * before what memory holds is refused (`body` is undefined: it starts its own
+ * pass-through), and a pass-through left with no reader stops. Nothing is stored.
  */
 export class Fill {
   /** Fills whose writer is not closed yet, and their readers, in this process (the tests check none is left behind). */
@@ -68,22 +86,37 @@ export class Fill {
   readonly finished: Promise<void>;
   /** The size once committed to the backend; undefined when the fill or its commit failed. Never rejects. */
   readonly stored: Promise<number | undefined>;
+  /** Why the blob is not stored although it may be served: no writer, or a write or the commit failed. */
+  storageFailure: StorageError | undefined;
   readonly #opts: FillOptions;
   readonly #tail = new LiveTail();
   #readers = 0;
+  /** Where each reader is: once the writer failed, memory holds what the slowest one still needs. */
+  readonly #positions = new Set<{ position: number }>();
+  /** No writer, or it failed: the bytes are only in memory (and below the tail, in what the writer took before). */
+  #memoryOnly: boolean;
   #over = false;
   #closed = false;
   /** Resolves at the next progress or settlement: one promise shared by every waiting reader. */
   #changed!: Promise<void>;
   #signalChange!: () => void;
   #signalFinished!: () => void;
+  /** Resolves when a reader moves on or leaves (while memory only): the download waits on it. */
+  #drained!: Promise<void>;
+  #signalDrained!: () => void;
+  /** Time spent waiting for slow readers (memory only), which the deadline does not count: the upstream was not slow. */
+  #pacedMs = 0;
+  #pacingSince: number | undefined;
 
   constructor(opts: FillOptions) {
     Fill.open++;
     this.#opts = opts;
     this.digest = opts.digest;
     this.expectedSize = opts.source.size;
+    this.#memoryOnly = opts.writer === undefined;
+    this.storageFailure = opts.writer === undefined ? opts.unstored : undefined;
     this.#changed = this.#nextChange();
+    this.#drained = new Promise((resolve) => (this.#signalDrained = resolve));
     this.finished = new Promise((resolve) => (this.#signalFinished = resolve));
     this.stored = this.#run();
   }
@@ -112,33 +145,62 @@ export class Fill {
     return this.#closed;
   }
 
+  /** True once the fill serves from memory only (no writer, or it failed): it stores nothing. */
+  get passThrough(): boolean {
+    return this.#memoryOnly;
+  }
+
   /**
    * Bytes [start, end] (inclusive; end undefined: to the end) as a response body that
-   * follows the fill; undefined if the fill is closed or failed.
+   * follows the fill; undefined if the fill is closed or failed, or serves from memory
+   * only and no longer holds `start`.
    */
   body(start = 0, end?: number): BlobBody | undefined {
     if (this.#closed || this.state === 'failed') return undefined;
+    if (this.#memoryOnly && start < this.#tail.start) return undefined;
     this.#readers++;
     Fill.readers++;
+    const reader = { position: start };
+    this.#positions.add(reader);
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       this.#readers--;
       Fill.readers--;
+      this.#positions.delete(reader);
+      this.#readerMoved();
+      // Nobody left to serve and nowhere to store: stop reading the upstream.
+      if (this.#memoryOnly && this.#readers === 0 && this.state === 'running') this.#opts.source.abort(this.#unstoredReason());
       void this.#maybeClose();
     };
     const last = end ?? Number.POSITIVE_INFINITY;
-    return sourceBody(this.#source, start, last, () => new SourceReader(this.#source, start, last), release);
+    const source: PumpSource = {
+      ready: (position, until) => {
+        // A reader asks for `position` once everything before it is handed to its socket.
+        reader.position = position;
+        this.#readerMoved();
+        return this.#source.ready(position, until);
+      },
+      read: (buffer, length, position) => this.#read(buffer, length, position),
+      peek: (position, max) => this.#tail.slice(position, max),
+    };
+    return sourceBody(source, start, last, () => new SourceReader(source, start, last), release);
   }
 
   async #run(): Promise<number | undefined> {
     const { digest, logger, writer } = this.#opts;
     const started = performance.now();
-    const batcher = new WriteBatcher(writer, (written) => {
-      this.written = written;
-      this.#tail.trim(written);
-    });
+    const batcher =
+      writer &&
+      new WriteBatcher(
+        writer,
+        (written) => {
+          this.written = written;
+          if (!this.#memoryOnly) this.#tail.trim(written);
+        },
+        (err) => this.#storageFailed(err, true),
+      );
     const deadline = this.#armDeadline(started);
     try {
       await this.#download(batcher);
@@ -146,40 +208,38 @@ export class Fill {
     } catch (err) {
       this.state = 'failed';
       this.error = err as Error;
-      batcher.abort();
+      batcher?.abort();
       this.#opts.source.abort(err as Error);
-      logger.warn(
-        { digest: digest.value, received: this.received, written: this.written, err: this.error.message },
-        'blob fill failed; nothing stored',
-      );
+      const fields = { digest: digest.value, received: this.received, written: this.written, err: this.error.message };
+      if (err === this.storageFailure) logger.debug(fields, 'blob pass-through stopped: no reader left');
+      else logger.warn(fields, 'blob fill failed; nothing stored');
     } finally {
       clearTimeout(deadline.timer);
       this.#signalFinished();
       this.#notify();
     }
     let stored: number | undefined;
-    if (this.state === 'verified') {
+    if (this.state === 'verified' && writer && batcher && !this.#memoryOnly) {
       try {
         await batcher.finish();
         await writer.commit();
         stored = this.received;
         logger.info({ digest: digest.value, bytes: stored, ms: Math.round(performance.now() - started) }, 'blob stored');
       } catch (err) {
-        const reason = err instanceof StorageError ? err.reason : undefined;
-        logger.error(
-          { digest: digest.value, bytes: this.received, reason, err: (err as Error).message },
-          'blob verified and served, but not stored: local storage failed',
-        );
+        this.#storageFailed(err instanceof StorageError ? err : new StorageError('commit blob', err), false);
       }
     }
-    if (stored === undefined) await writer.cancel().catch(() => undefined);
+    if (this.state === 'verified' && stored === undefined) {
+      logger.debug({ digest: digest.value, bytes: this.received, err: this.storageFailure?.message }, 'blob served but not stored');
+    }
+    if (stored === undefined) await writer?.cancel().catch(() => undefined);
     this.#over = true;
     await this.#maybeClose();
     return stored;
   }
 
   /** Hashes, holds and writes the upstream's chunks until the blob is complete and verified. */
-  async #download(batcher: WriteBatcher): Promise<void> {
+  async #download(batcher: WriteBatcher | undefined): Promise<void> {
     const { digest, source } = this.#opts;
     const hash = createDigester(digest.algorithm);
     for await (const chunk of source.chunks) {
@@ -187,7 +247,8 @@ export class Fill {
       this.#tail.append(chunk);
       this.received += chunk.length;
       this.#notify();
-      await batcher.add(chunk);
+      if (!this.#memoryOnly) await batcher?.add(chunk);
+      if (this.#memoryOnly) await this.#keepPace();
     }
     if (this.expectedSize !== undefined && this.received !== this.expectedSize) {
       throw new RegistryError('SIZE_INVALID', `upstream sent ${this.received} of ${this.expectedSize} bytes`, {
@@ -200,12 +261,56 @@ export class Fill {
     }
   }
 
-  /** Fails the fill once it has run longer than its bytes take at the minimum rate (and at least minMs). */
+  /** Memory only: waits until the slowest reader leaves room for more (fails if no reader is left to wait for). */
+  async #keepPace(): Promise<void> {
+    this.#trim();
+    while (this.#tail.held > PASS_THROUGH_HOLD_BYTES) {
+      if (this.#readers === 0) throw this.#unstoredReason();
+      this.#pacingSince = performance.now();
+      try {
+        await this.#drained;
+      } finally {
+        this.#pacedMs += performance.now() - this.#pacingSince;
+        this.#pacingSince = undefined;
+      }
+    }
+  }
+
+  /** A write or the commit failed (reported once); a failed write leaves the bytes to memory from now on. */
+  #storageFailed(err: StorageError, writing: boolean): void {
+    if (writing) this.#memoryOnly = true;
+    if (this.storageFailure) return;
+    this.storageFailure = err;
+    this.#opts.onStorageFailure?.(err);
+    this.#readerMoved();
+  }
+
+  #unstoredReason(): StorageError {
+    return (this.storageFailure ??= new StorageError('write temp file', new Error('no writer')));
+  }
+
+  /** Memory only: drops what every reader has passed (nothing while no reader is here yet) and wakes the download. */
+  #trim(): void {
+    let slowest = Number.POSITIVE_INFINITY;
+    for (const reader of this.#positions) slowest = Math.min(slowest, reader.position);
+    if (slowest !== Number.POSITIVE_INFINITY) this.#tail.dropBelow(slowest);
+  }
+
+  #readerMoved(): void {
+    if (!this.#memoryOnly) return;
+    this.#trim();
+    const signal = this.#signalDrained;
+    this.#drained = new Promise((resolve) => (this.#signalDrained = resolve));
+    signal();
+  }
+
+  /** Fails the fill once it has run longer than its bytes take at the minimum rate (and at least minMs), not counting time paced by slow readers. */
   #armDeadline(started: number): { timer: NodeJS.Timeout | undefined } {
     const { minMs, minBytesPerSecond } = this.#opts.deadline;
     const handle: { timer: NodeJS.Timeout | undefined } = { timer: undefined };
     const check = () => {
-      const elapsed = performance.now() - started;
+      const now = performance.now();
+      const elapsed = now - started - this.#pacedMs - (this.#pacingSince === undefined ? 0 : now - this.#pacingSince);
       const allowed = Math.max(minMs, ((this.expectedSize ?? this.received) / minBytesPerSecond) * 1000);
       if (elapsed >= allowed) {
         this.#opts.source.abort(new FillDeadlineExceeded(elapsed, this.received));
@@ -228,8 +333,8 @@ export class Fill {
   async #read(buffer: Buffer, length: number, position: number): Promise<number> {
     const copied = this.#tail.copy(buffer, length, position);
     if (copied > 0) return copied;
-    // Below the tail, so the writer has it.
-    return this.#opts.writer.read(buffer, length, position);
+    // Below the tail, so the writer has it (still readable after a failed write: it took these bytes before).
+    return this.#opts.writer ? this.#opts.writer.read(buffer, length, position) : 0;
   }
 
   /** Bytes readable at position right now (0: the end), or undefined to wait for more. Throws if the fill failed. */
@@ -267,6 +372,6 @@ export class Fill {
     this.#closed = true;
     Fill.open--;
     this.#tail.clear();
-    await this.#opts.writer.close().catch(() => undefined);
+    await this.#opts.writer?.close().catch(() => undefined);
   }
 }

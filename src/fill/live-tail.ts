@@ -6,7 +6,9 @@ const KEEP_WRITTEN_BYTES = 1024 * 1024;
  * that have caught up with the download are served from memory (no disk round trip, no
  * wait for the write). Holds every byte not yet written to disk (those chunks are held
  * by the writer's batch anyway) plus about 1 MiB already written; older bytes are read
- * from the file. Invariant: start <= bytes written, so whatever is not here is on disk.
+ * from the file. Invariant: start <= bytes written, so whatever is not here is on disk;
+ * except once the writer failed, when the fill drops only what every reader has passed
+ * (`dropBelow`) and takes no new reader from before `start`.
  */
 export class LiveTail {
   #chunks: Buffer[] = [];
@@ -17,6 +19,11 @@ export class LiveTail {
   /** Offset of the oldest byte held here. */
   get start(): number {
     return this.#start;
+  }
+
+  /** Bytes held in memory. */
+  get held(): number {
+    return this.#end - this.#start;
   }
 
   append(chunk: Buffer): void {
@@ -33,6 +40,16 @@ export class LiveTail {
       if (firstEnd > written || this.#end - firstEnd < KEEP_WRITTEN_BYTES) return;
       this.#chunks.shift();
       this.#start = firstEnd;
+    }
+  }
+
+  /** Drops the chunks that end at or before `position` (every reader is past them). */
+  dropBelow(position: number): void {
+    for (;;) {
+      const first = this.#chunks[0];
+      if (!first || this.#start + first.length > position) return;
+      this.#chunks.shift();
+      this.#start += first.length;
     }
   }
 

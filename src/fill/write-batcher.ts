@@ -1,3 +1,4 @@
+import { StorageError } from '../errors/storage-error.js';
 import type { BlobWriter } from '../ports/blob-backend.js';
 
 /** Bytes gathered before a write. */
@@ -11,24 +12,35 @@ const WRITE_DELAY_MS = 20;
  * WRITE_BATCH_BYTES or WRITE_DELAY_MS after its first chunk, whichever comes first: few
  * writes when the upstream is fast, and the file never lags the upstream by more than a
  * moment for late joiners. `onWritten` reports how far the writer has the bytes, in order.
+ * The first write that fails is reported to `onFailed` (as a StorageError) and ends the
+ * writing: later chunks are dropped, so the fill can go on serving from memory.
  */
 export class WriteBatcher {
   readonly #writer: BlobWriter;
   readonly #onWritten: (written: number) => void;
+  readonly #onFailed: (err: StorageError) => void;
   #batch: Buffer[] = [];
   #batchBytes = 0;
   #offset = 0;
-  /** The chain of writes, in order; rejects (and stays rejected) once a write failed. */
+  /** The chain of writes, in order; never rejects (a failure is kept in #failure). */
   #inflight: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
+  #failure: StorageError | undefined;
 
-  constructor(writer: BlobWriter, onWritten: (written: number) => void) {
+  constructor(writer: BlobWriter, onWritten: (written: number) => void, onFailed: (err: StorageError) => void) {
     this.#writer = writer;
     this.#onWritten = onWritten;
+    this.#onFailed = onFailed;
   }
 
-  /** Resolves once the chunk is accepted; waits for the previous batch when this one is full. */
+  /** The write that failed, if one did. */
+  get failure(): StorageError | undefined {
+    return this.#failure;
+  }
+
+  /** Resolves once the chunk is accepted; waits for the previous batch when this one is full. A no-op once a write failed. */
   async add(chunk: Buffer): Promise<void> {
+    if (this.#failure) return;
     if (this.#batchBytes === 0) this.#timer = setTimeout(() => this.#startWrite(), WRITE_DELAY_MS);
     this.#batch.push(chunk);
     this.#batchBytes += chunk.length;
@@ -38,10 +50,11 @@ export class WriteBatcher {
     }
   }
 
-  /** Writes what is left; resolves once every byte is written. */
+  /** Writes what is left; resolves once every byte is written, rejects if a write failed. */
   async finish(): Promise<void> {
     this.#startWrite();
     await this.#inflight;
+    if (this.#failure) throw this.#failure;
   }
 
   /** Stops the delayed write of a fill that failed. */
@@ -53,7 +66,7 @@ export class WriteBatcher {
 
   #startWrite(): void {
     clearTimeout(this.#timer);
-    if (this.#batchBytes === 0) return;
+    if (this.#batchBytes === 0 || this.#failure) return;
     const buffers = this.#batch;
     const end = this.#offset + this.#batchBytes;
     this.#batch = [];
@@ -61,9 +74,20 @@ export class WriteBatcher {
     this.#offset = end;
     // Chained: one write at a time, so `written` only grows and never passes a gap.
     this.#inflight = this.#inflight.then(async () => {
-      await this.#writer.write(buffers);
+      if (this.#failure) return;
+      try {
+        await this.#writer.write(buffers);
+      } catch (err) {
+        this.#fail(err);
+        return;
+      }
       this.#onWritten(end);
     });
-    this.#inflight.catch(() => undefined); // awaited by the next add() or finish()
+  }
+
+  #fail(err: unknown): void {
+    this.#failure = err instanceof StorageError ? err : new StorageError('write temp file', err);
+    this.abort();
+    this.#onFailed(this.#failure);
   }
 }

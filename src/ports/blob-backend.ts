@@ -19,7 +19,7 @@ export interface StoredBlob {
 export interface BlobWriter {
   /** Appends these bytes after those already written; one call at a time. */
   write(chunks: readonly Buffer[]): Promise<void>;
-  /** Reads bytes already written at position (at most length); how many were read. */
+  /** Reads bytes already written at position (at most length); how many were read. Still works after a failed write (a fill goes on from what was written). */
   read(buffer: Buffer, length: number, position: number): Promise<number>;
   /** Makes the blob durable and visible under its digest. */
   commit(): Promise<void>;

@@ -1,12 +1,13 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { image, randomLayer } from '../fixtures/images.js';
+import { image, randomLayer, sha256 } from '../fixtures/images.js';
 import { FakeHub } from '../support/fake-hub.js';
-import { brokenTransfer, errorCode, http } from '../support/http.js';
+import { http } from '../support/http.js';
 import { blobPath, startMirror, type Mirror } from '../support/mirror.js';
 import { mountTmpfs } from '../support/tmpfs.js';
+import { waitFor } from '../support/wait.js';
 
 /** The data dir on a 6 MiB tmpfs, most of it taken by a filler file the test can delete to free the space. */
 let hub: FakeHub;
@@ -32,45 +33,150 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('a full disk is a local failure, not an upstream one', () => {
-  it('a fill that hits ENOSPC fails as a storage error: logged why, nothing stored, never resumed or retried upstream; once space is freed the next request works', async (t) => {
+const MiB = 1024 * 1024;
+const logged = (m: Mirror, msg: string) => m.logs.lines.filter((l) => l.msg === msg).length;
+const cdnGets = (digest: string) => hub.count({ server: 'cdn', method: 'GET', path: new RegExp(digest) });
+/** Every temp file of a fill is closed (so the space of an unlinked one is free again). */
+const fillsClosed = (m: Mirror) => waitFor(() => m.inspect().openFills === 0, 5000, 'fills to close');
+
+/** Fills the tmpfs to the last page: nothing more can be allocated until the file is removed. */
+function fillDisk(path: string): void {
+  const fd = openSync(path, 'w');
+  try {
+    for (const size of [MiB, 64 * 1024, 4096, 512]) {
+      const chunk = Buffer.alloc(size, 1);
+      for (;;) {
+        try {
+          writeSync(fd, chunk);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
+          throw err;
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('a full disk is the operator’s problem: pulls go on, the bytes pass through unstored', () => {
+  it('a blob the disk has no room for is served whole from one upstream GET, stored nowhere, logged once; once space is freed the next pull stores it', async (t) => {
     if (skipped) return t.skip(skipped);
-    mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl], redirectOrigins: [hub.cdnUrl] } }, dir);
-    const layer = randomLayer(3 * 1024 * 1024);
+    mirror = await startMirror(hub.registryUrl, { upstream: hub.trusted }, dir);
+    const layer = randomLayer(3.5 * MiB);
     hub.push('library/node', 'latest', image([layer]));
     const filler = join(dir, 'filler');
-    writeFileSync(filler, Buffer.alloc(4 * 1024 * 1024)); // about 1.5 MiB left: the layer does not fit
+    writeFileSync(filler, Buffer.alloc(4 * MiB)); // about 1.5 MiB left: the layer does not fit
 
-    const res = await brokenTransfer(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
-    expect([res.status, res.ended]).toEqual([200, 'UND_ERR_SOCKET']);
-    await mirror.idle();
-    const failed = mirror.logs.find((l) => l.msg === 'blob fill failed; nothing stored');
-    expect(failed?.err).toBe("the mirror's local storage failed (write temp file: ENOSPC)");
-    expect(mirror.logs.find((l) => l.msg === 'upstream broke off mid-blob; resuming with Range')).toBeUndefined();
-    expect(hub.count({ server: 'cdn', path: new RegExp(layer.digest) })).toBe(1);
-    expect(existsSync(blobPath(dir, layer.digest))).toBe(false);
-    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    for (const pull of [1, 2]) {
+      const res = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
+      expect([res.status, res.headers['content-length'], res.body.length, res.sha256()]).toEqual([200, String(layer.size), layer.size, layer.digest]);
+      expect(res.headers['x-cargohold-cache']).toBe('miss');
+      await mirror.idle();
+      await fillsClosed(mirror);
+      expect(cdnGets(layer.digest)).toBe(pull); // each pull one GET, never resumed with Range
+      expect(existsSync(blobPath(dir, layer.digest))).toBe(false);
+      expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    }
+    expect(hub.requests.filter((r) => r.range !== undefined)).toEqual([]);
+    expect(logged(mirror, 'storage degraded: ENOSPC')).toBe(1);
+    expect(logged(mirror, 'storage still degraded: ENOSPC')).toBe(1);
+    expect(logged(mirror, 'blob fill failed; nothing stored')).toBe(0);
+    const degraded = mirror.logs.find((l) => l.msg === 'storage degraded: ENOSPC');
+    expect([degraded?.level, degraded?.area, degraded?.reason, degraded?.digest]).toEqual([40, 'blobs', 'no-space', layer.digest]);
+    expect(mirror.storageHealth.snapshot()).toMatchObject({
+      writable: false,
+      blobs: { writable: false, failure: { operation: 'write temp file', reason: 'no-space', code: 'ENOSPC' } },
+      metadata: { writable: true },
+    });
 
     rmSync(filler);
     const again = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
     expect([again.status, again.sha256()]).toEqual([200, layer.digest]);
     await mirror.idle();
+    expect(cdnGets(layer.digest)).toBe(3);
     expect(existsSync(blobPath(dir, layer.digest))).toBe(true);
+    expect(logged(mirror, 'storage writable again')).toBe(1);
+    expect(mirror.storageHealth.writable).toBe(true);
+    const hit = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
+    expect([hit.status, hit.headers['x-cargohold-cache'], hit.sha256()]).toEqual([200, 'hit', layer.digest]);
+    expect(cdnGets(layer.digest)).toBe(3);
   });
 
-  it('a temp file that cannot be created answers 503 naming local storage, before any byte is sent', async (t) => {
+  it('five clients of a fill whose writer fails midway all get the whole blob from its one upstream GET', async (t) => {
     if (skipped) return t.skip(skipped);
-    mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl], redirectOrigins: [hub.cdnUrl] } }, dir);
+    mirror = await startMirror(hub.registryUrl, { upstream: hub.trusted }, dir);
+    const layer = randomLayer(3.5 * MiB);
+    hub.push('library/node', 'latest', image([layer]));
+    let release!: () => void;
+    // The first 256 KiB fit: every client joins the fill before the disk fills under it.
+    hub.blobBehaviour.set(layer.digest, { pauseAfter: 256 * 1024, release: new Promise<void>((resolve) => (release = resolve)) });
+    writeFileSync(join(dir, 'filler'), Buffer.alloc(4 * MiB));
+
+    const pulls = Array.from({ length: 5 }, () => http(mirror!.url, `/v2/library/node/blobs/${layer.digest}`));
+    await waitFor(() => mirror!.inspect().readers === 5, 10_000, 'five readers on the fill');
+    release();
+    const replies = await Promise.all(pulls);
+    expect(replies.map((r) => [r.status, r.body.length, r.sha256()])).toEqual(Array.from({ length: 5 }, () => [200, layer.size, layer.digest]));
+    await mirror.idle();
+    expect(cdnGets(layer.digest)).toBe(1);
+    expect(logged(mirror, 'storage degraded: ENOSPC')).toBe(1);
+    expect(existsSync(blobPath(dir, layer.digest))).toBe(false);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('a temp file that cannot be created: the blob passes through (200, whole), logged once', async (t) => {
+    if (skipped) return t.skip(skipped);
+    mirror = await startMirror(hub.registryUrl, { upstream: hub.trusted }, dir);
     const layer = randomLayer(10_000);
     hub.push('library/node', 'latest', image([layer]));
     rmSync(join(dir, 'tmp'), { recursive: true });
     writeFileSync(join(dir, 'tmp'), 'not a directory');
-    const res = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
-    expect([res.status, errorCode(res)]).toEqual([503, 'UNAVAILABLE']);
-    expect(res.json().errors[0]).toEqual({
-      code: 'UNAVAILABLE',
-      message: "the mirror's local storage failed (create temp file: EEXIST)",
-      detail: { storage: 'other' },
-    });
+    for (const pull of [1, 2]) {
+      const res = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
+      expect([res.status, res.body.length, res.sha256()]).toEqual([200, layer.size, layer.digest]);
+      await mirror.idle();
+      expect(cdnGets(layer.digest)).toBe(pull);
+    }
+    expect(logged(mirror, 'storage degraded: EEXIST')).toBe(1);
+    const degraded = mirror.logs.find((l) => l.msg === 'storage degraded: EEXIST');
+    expect(degraded?.err).toBe("the mirror's local storage failed (create temp file: EEXIST)");
+    expect(existsSync(blobPath(dir, layer.digest))).toBe(false);
+  });
+
+  it('a manifest whose record the full database cannot write is served all the same (200, exact bytes), logged once; stored once space is back', async (t) => {
+    if (skipped) return t.skip(skipped);
+    mirror = await startMirror(hub.registryUrl, { upstream: hub.trusted }, dir);
+    const img = image([randomLayer(1000)]);
+    hub.push('library/node', 'latest', img);
+    const filler = join(dir, 'filler');
+    fillDisk(filler); // after the database was created: its next write finds no room
+
+    // Authorized GETs: the first, anonymous one is only the token challenge.
+    const manifestGets = () =>
+      hub.requests.filter((r) => r.server === 'registry' && r.method === 'GET' && r.path === '/v2/library/node/manifests/latest' && r.authorization)
+        .length;
+    for (const pull of [1, 2]) {
+      const res = await http(mirror.url, '/v2/library/node/manifests/latest', { headers: { accept: img.manifest.mediaType } });
+      expect([res.status, res.headers['docker-content-digest'], res.headers['content-type'], sha256(res.body)]).toEqual([
+        200,
+        img.manifest.digest,
+        img.manifest.mediaType,
+        img.manifest.digest,
+      ]);
+      expect(res.body.equals(img.manifest.bytes)).toBe(true);
+      expect(manifestGets()).toBe(pull); // not stored: asked again
+    }
+    expect(logged(mirror, 'storage degraded: SQLITE_FULL')).toBe(1);
+    expect(mirror.storageHealth.snapshot()).toMatchObject({ writable: false, metadata: { writable: false, failure: { reason: 'no-space' } } });
+
+    rmSync(filler);
+    const stored = await http(mirror.url, '/v2/library/node/manifests/latest', { headers: { accept: img.manifest.mediaType } });
+    expect([stored.status, stored.headers['docker-content-digest']]).toEqual([200, img.manifest.digest]);
+    expect(manifestGets()).toBe(3);
+    expect(logged(mirror, 'storage writable again')).toBe(1);
+    const hit = await http(mirror.url, `/v2/library/node/manifests/${img.manifest.digest}`, { headers: { accept: img.manifest.mediaType } });
+    expect([hit.status, hit.headers['x-cargohold-cache']]).toEqual([200, 'hit']);
+    expect(manifestGets()).toBe(3);
   });
 });
