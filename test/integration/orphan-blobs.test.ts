@@ -54,7 +54,7 @@ describe('a stored blob with no record', () => {
     const layer = randomLayer(300_000);
     hub.push('library/node', 'latest', image([layer]));
     await storeWithoutRecord(layer.digest, layer.bytes);
-    mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl] } }, dir);
+    mirror = await startMirror(hub.registryUrl, { upstream: hub.trusted }, dir);
 
     const res = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
     expect([res.status, res.headers['x-cargohold-cache'], res.body.length, res.sha256()]).toEqual([200, 'hit', layer.size, layer.digest]);
@@ -72,7 +72,7 @@ describe('a stored blob with no record', () => {
     hub.push('library/node', 'latest', image([layer]));
     const corrupt = Buffer.from(layer.bytes).fill(0x41, 0, 16);
     await storeWithoutRecord(layer.digest, corrupt);
-    mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl] } }, dir);
+    mirror = await startMirror(hub.registryUrl, { upstream: hub.trusted }, dir);
 
     const res = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
     expect([res.status, res.headers['x-cargohold-cache'], res.sha256()]).toEqual([200, 'miss', layer.digest]);
