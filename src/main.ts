@@ -103,6 +103,7 @@ async function serve(
     setInterval(() => void backend.sweepTemps(TEMP_MAX_AGE_MS).catch(() => undefined), TEMP_SWEEP_EVERY_MS),
   ];
   for (const timer of timers) timer.unref();
+  services.maintenance.schedule();
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   logger.info(

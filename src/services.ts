@@ -4,7 +4,9 @@ import { BlobCache, type BlobFill } from './core/blob-cache.js';
 import { LocalCatalog } from './core/catalog.js';
 import { ManifestCache } from './core/manifest-cache.js';
 import { createFreshnessPolicy } from './core/policy.js';
+import { ReadLeases } from './core/read-leases.js';
 import { TagList } from './core/tag-list.js';
+import { Maintenance } from './maintenance/maintenance.js';
 import type { Registry } from './core/types.js';
 import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
 import type { MetadataRepo } from './ports/metadata-repo.js';
@@ -18,6 +20,9 @@ export interface Services {
   paths: StoragePaths;
   metadata: MetadataRepo;
   backend: FsBlobBackend;
+  /** The backend as the core uses it: every open blob holds a read lease (eviction skips it). */
+  store: ReadLeases;
+  maintenance: Maintenance;
   fills: SingleFlight<BlobFill>;
   upstream: UpstreamClient;
   registry: Registry & { manifests: ManifestCache; blobs: BlobCache };
@@ -39,6 +44,16 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   await backend.init();
   const metadata = SqliteMetadataRepo.open(paths.database, now);
   const fills = new SingleFlight<BlobFill>();
+  const store = new ReadLeases(backend);
+  const maintenance = new Maintenance({
+    metadata,
+    backend: store,
+    // Being read, or being filled (the key is held until the blob is recorded).
+    inUse: (digest) => store.inUse(digest) || fills.current(digest) !== undefined,
+    config,
+    logger,
+    now,
+  });
   const upstream = new UpstreamClient({
     url: config.upstream.url,
     credentials:
@@ -55,16 +70,17 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   const deadline = { minMs: config.fills.minSeconds * 1000, minBytesPerSecond: config.fills.minBytesPerSecond };
   const registry = {
     manifests: new ManifestCache({ metadata, upstream, logger, maxManifestBytes: config.limits.maxManifestBytes, policy, now }),
-    blobs: new BlobCache({ metadata, backend, fills, upstream, deadline, logger }),
+    blobs: new BlobCache({ metadata, backend: store, reads: store, fills, upstream, deadline, logger, onStored: () => maintenance.evictSoon() }),
     tags: new TagList({ metadata, upstream, logger, maxPage: config.limits.maxPageSize }),
     catalog: new LocalCatalog(metadata, config.limits.maxPageSize),
   };
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await maintenance.stop();
       await fills.drain();
       await upstream.close().catch(() => undefined);
       await metadata.close();
     })());
-  return { paths, metadata, backend, fills, upstream, registry, close };
+  return { paths, metadata, backend, store, maintenance, fills, upstream, registry, close };
 }

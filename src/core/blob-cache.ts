@@ -6,6 +6,7 @@ import { parseRange } from '../oci/range.js';
 import type { BlobBackend } from '../ports/blob-backend.js';
 import type { FillCoordinator } from '../ports/fill-coordinator.js';
 import type { MetadataRepo } from '../ports/metadata-repo.js';
+import type { BlobBody } from '../storage/blob-body.js';
 import type { Upstream } from './upstream-port.js';
 import type { BlobResult, BlobService, CacheStatus } from './types.js';
 
@@ -16,6 +17,10 @@ export interface BlobCacheOptions {
   upstream: Upstream;
   deadline: FillDeadline;
   logger: Logger;
+  /** Read leases for the bodies served from fills (eviction never deletes a blob being read). */
+  reads?: { leased(digest: string, body: BlobBody): BlobBody } | undefined;
+  /** Called after a blob is stored and recorded (eviction checks the cap). */
+  onStored?: (() => void) | undefined;
 }
 
 /** A fill and the repositories the upstream confirmed for it (linked to the blob when it is stored). */
@@ -45,8 +50,12 @@ export class BlobCache implements BlobService {
   readonly #upstream: Upstream;
   readonly #deadline: FillDeadline;
   readonly #logger: Logger;
+  readonly #onStored: (() => void) | undefined;
+  readonly #reads: BlobCacheOptions['reads'];
 
   constructor(opts: BlobCacheOptions) {
+    this.#reads = opts.reads;
+    this.#onStored = opts.onStored;
     this.#md = opts.metadata;
     this.#backend = opts.backend;
     this.#fills = opts.fills;
@@ -163,6 +172,7 @@ export class BlobCache implements BlobService {
       if (size === undefined) return;
       try {
         await this.#md.recordBlob(req.digest.value, size, repositories);
+        this.#onStored?.();
       } catch (err) {
         this.#logger.error({ digest: req.digest.value, err: (err as Error).message }, 'blob stored but its record failed; it will be fetched again');
       }
@@ -188,7 +198,7 @@ export class BlobCache implements BlobService {
       await recorded; // stored and closed meanwhile: read it from the backend once it is recorded
       return undefined;
     }
-    return { digest: req.digest.value, size, range, body, cache };
+    return { digest: req.digest.value, size, range, body: this.#reads ? this.#reads.leased(req.digest.value, body) : body, cache };
   }
 
   async #headUpstream(req: Request): Promise<BlobResult> {
