@@ -17,7 +17,6 @@ export class AdminError extends Error {
 /** What POST /v1/verify streams. */
 export type VerifyEvent = ({ kind: 'progress' } & VerifyProgress) | { kind: 'report'; report: VerifyReport } | { kind: 'error'; message: string };
 
-
 /** Talks to a running server's admin API over its unix socket. */
 export class AdminClient {
   readonly #socketPath: string;

@@ -37,7 +37,9 @@ export async function gcCommand(args: string[], env: NodeJS.ProcessEnv): Promise
   const would = dryRun ? 'would free' : 'freed';
   const freed = eviction.evictedBytes + gc.unreferenced.bytes;
   print(`${dryRun ? 'dry run: ' : ''}${would} ${formatBytes(freed)}`);
-  print(`  evicted by the cache policy: ${eviction.evicted} blobs, ${formatBytes(eviction.evictedBytes)}${eviction.skippedInUse ? ` (${eviction.skippedInUse} in use, kept)` : ''}`);
+  print(
+    `  evicted by the cache policy: ${eviction.evicted} blobs, ${formatBytes(eviction.evictedBytes)}${eviction.skippedInUse ? ` (${eviction.skippedInUse} in use, kept)` : ''}`,
+  );
   print(`  unreferenced blobs: ${gc.unreferenced.blobs}, ${formatBytes(gc.unreferenced.bytes)}`);
   print(`  records of missing blobs: ${gc.missing}`);
   print(`  unrecorded blobs: ${gc.orphans.recorded} verified and recorded, ${gc.orphans.removed} corrupt removed`);
@@ -112,7 +114,10 @@ class VerifyProgressLine {
 export async function statsCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseCommand(args, { ...STORE_OPTIONS, ...JSON_OPTION });
   if (positionals.length > 0) throw new UsageError('stats takes no arguments');
-  const stats: StoreStats = await onMetadata(configFrom(values, env), { remote: (client) => client.stats(), local: (metadata) => collectStats(metadata) });
+  const stats: StoreStats = await onMetadata(configFrom(values, env), {
+    remote: (client) => client.stats(),
+    local: (metadata) => collectStats(metadata),
+  });
   if (values.json === true) {
     print(JSON.stringify(stats));
     return 0;

@@ -41,10 +41,17 @@ export async function collectGarbage(opts: GcOptions, options: { dryRun: boolean
   const { metadata, backend, inUse, logger } = opts;
   const now = (opts.now ?? Date.now)();
   const { dryRun } = options;
-  const report: GcReport = { dryRun, unreferenced: { blobs: 0, bytes: 0 }, missing: 0, orphans: { recorded: 0, removed: 0 }, temps: 0, skippedInUse: 0 };
+  const report: GcReport = {
+    dryRun,
+    unreferenced: { blobs: 0, bytes: 0 },
+    missing: 0,
+    orphans: { recorded: 0, removed: 0 },
+    temps: 0,
+    skippedInUse: 0,
+  };
 
   // Records whose bytes are gone: forgotten (the next pull fetches the blob again).
-  for (let after = ''; ; ) {
+  for (let after = ''; ;) {
     const page = await metadata.listBlobs(after, PAGE);
     if (page.length === 0) break;
     for (const entry of page) {
@@ -73,7 +80,7 @@ export async function collectGarbage(opts: GcOptions, options: { dryRun: boolean
   }
 
   // Blobs no manifest references, recorded before the grace period.
-  for (let after = ''; ; ) {
+  for (let after = ''; ;) {
     const page = await metadata.unreferencedBlobs({ createdBefore: now - opts.graceMs, after, limit: PAGE });
     if (page.length === 0) break;
     for (const entry of page) {

@@ -105,7 +105,8 @@ export class Maintenance {
       this.#timers.push(setInterval(() => void this.evict().catch(log('eviction')), cache.evictEverySeconds * 1000));
       void this.evict().catch(log('eviction'));
     }
-    if (cache.gcEveryMinutes > 0) this.#timers.push(setInterval(() => void this.gc({ dryRun: false }).catch(log('garbage collection')), cache.gcEveryMinutes * MINUTE));
+    if (cache.gcEveryMinutes > 0)
+      this.#timers.push(setInterval(() => void this.gc({ dryRun: false }).catch(log('garbage collection')), cache.gcEveryMinutes * MINUTE));
     for (const timer of this.#timers) timer.unref();
   }
 

@@ -33,7 +33,10 @@ export interface VerifyOptions {
 const PAGE = 256;
 
 /** Re-hashes every recorded blob; with repair, what is missing is forgotten and what is corrupt removed (the next pull refetches it). */
-export async function verifyStore(opts: VerifyOptions, options: { repair: boolean; onProgress?: (p: VerifyProgress) => void }): Promise<VerifyReport> {
+export async function verifyStore(
+  opts: VerifyOptions,
+  options: { repair: boolean; onProgress?: (p: VerifyProgress) => void },
+): Promise<VerifyReport> {
   const { metadata, backend, inUse, logger } = opts;
   const total = await metadata.storeUsage();
   const report: VerifyReport = { repair: options.repair, checked: 0, bytes: 0, missing: [], corrupt: [], wrongSize: [] };
@@ -43,7 +46,7 @@ export async function verifyStore(opts: VerifyOptions, options: { repair: boolea
     await metadata.forgetBlob(digest);
     if (removeBytes) await backend.delete(parseDigest(digest));
   };
-  for (let after = ''; ; ) {
+  for (let after = ''; ;) {
     const page = await metadata.listBlobs(after, PAGE);
     if (page.length === 0) break;
     for (const entry of page) {

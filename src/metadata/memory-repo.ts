@@ -1,5 +1,18 @@
 import type { ManifestReference } from '../oci/manifest.js';
-import type { AccessCursor, BlobEntry, BlobRecord, ImageEntry, Inventory, CachedTag, Lease, LeaseHolder, MetadataRepo, NewManifest, Pin, StoredManifest } from '../ports/metadata-repo.js';
+import type {
+  AccessCursor,
+  BlobEntry,
+  BlobRecord,
+  ImageEntry,
+  Inventory,
+  CachedTag,
+  Lease,
+  LeaseHolder,
+  MetadataRepo,
+  NewManifest,
+  Pin,
+  StoredManifest,
+} from '../ports/metadata-repo.js';
 
 interface ManifestRow extends StoredManifest {
   references: readonly ManifestReference[];

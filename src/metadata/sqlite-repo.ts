@@ -1,6 +1,19 @@
 import type { Statement } from 'better-sqlite3';
 import { StorageError } from '../errors/storage-error.js';
-import type { AccessCursor, BlobEntry, BlobRecord, ImageEntry, Inventory, CachedTag, Lease, LeaseHolder, MetadataRepo, NewManifest, Pin, StoredManifest } from '../ports/metadata-repo.js';
+import type {
+  AccessCursor,
+  BlobEntry,
+  BlobRecord,
+  ImageEntry,
+  Inventory,
+  CachedTag,
+  Lease,
+  LeaseHolder,
+  MetadataRepo,
+  NewManifest,
+  Pin,
+  StoredManifest,
+} from '../ports/metadata-repo.js';
 import { openDatabase, type Db } from './db.js';
 
 type Row = Record<string, unknown>;
@@ -278,7 +291,10 @@ export class SqliteMetadataRepo implements MetadataRepo {
   }
 
   unreferencedBlobs(options: { createdBefore: number; after: string; limit: number }): Promise<BlobEntry[]> {
-    return this.#run('list unreferenced blobs', () => this.#s.unreferenced!.all(options.createdBefore, options.after, Math.max(0, options.limit)) as BlobEntry[]);
+    return this.#run(
+      'list unreferenced blobs',
+      () => this.#s.unreferenced!.all(options.createdBefore, options.after, Math.max(0, options.limit)) as BlobEntry[],
+    );
   }
 
   touchBlob(digest: string): void {

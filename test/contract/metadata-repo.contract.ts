@@ -493,7 +493,14 @@ export function metadataRepoContract(name: string, make: (now: () => number) => 
         expect(all).toEqual([
           { repository: 'library/a', tag: 'amd64', digest: amd64.digest, mediaType: amd64.mediaType, storedBytes: 300, lastAccessAt: T0 + 500_000 },
           { repository: 'library/a', tag: 'latest', digest: multi.digest, mediaType: multi.mediaType, storedBytes: 600, lastAccessAt: T0 + 600_000 },
-          { repository: 'library/b', tag: 'none', digest: image('empty', [b4]).digest, mediaType: amd64.mediaType, storedBytes: 0, lastAccessAt: T0 + 500_000 },
+          {
+            repository: 'library/b',
+            tag: 'none',
+            digest: image('empty', [b4]).digest,
+            mediaType: amd64.mediaType,
+            storedBytes: 0,
+            lastAccessAt: T0 + 500_000,
+          },
         ]);
         expect((await repo.listImages('library/b')).map((e) => e.tag)).toEqual(['none']);
         expect(await repo.listImages('library/nothing')).toEqual([]);

@@ -159,7 +159,11 @@ describe('a bounded cache', () => {
     await agent.close();
     expect(body.equals(big.layers[0]!.bytes)).toBe(true);
     // The reader is done: the blob can go now.
-    await waitFor(async () => (await admin.gc(false)).eviction.skippedInUse === 0 && !existsSync(blobPath(mirror.dataDir, layerDigest)), 5000, 'evicted');
+    await waitFor(
+      async () => (await admin.gc(false)).eviction.skippedInUse === 0 && !existsSync(blobPath(mirror.dataDir, layerDigest)),
+      5000,
+      'evicted',
+    );
     await expectStoreConsistent();
   });
 
@@ -170,21 +174,33 @@ describe('a bounded cache', () => {
     let release!: () => void;
     hub.blobBehaviour.set(layer.digest, { pauseAfter: 2 * MiB, release: new Promise<void>((r) => (release = r)) });
     const agent = new Agent({ connections: 32 });
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    let started = 0;
     const clients = Array.from({ length: 20 }, async () => {
       const res = await agent.request({ origin: mirror.url, path: `/v2/library/node/blobs/${layer.digest}`, method: 'GET' });
-      // Read slowly at first, so the readers outlive the fill's record.
+      // Each reads its first bytes, then waits: the readers outlive the fill's record.
       const chunks: Buffer[] = [];
       for await (const chunk of res.body) {
-        if (chunks.length < 4) await new Promise((r) => setTimeout(r, 20));
+        if (chunks.length === 0) {
+          started++;
+          await gate;
+        }
         chunks.push(chunk as Buffer);
       }
       return Buffer.concat(chunks);
     });
-    await waitFor(() => hub.count({ server: 'cdn', method: 'GET' }) === 1);
-    // While the fill runs (nothing recorded yet), and again once it is stored while readers still stream.
+    await waitFor(() => started === 20);
+    expect(hub.count({ server: 'cdn', method: 'GET' })).toBe(1);
+    // While the fill runs nothing is recorded yet: nothing to evict.
     expect((await admin.gc(false)).eviction.evicted).toBe(0);
     release();
     await mirror.idle();
+    // Stored and recorded, 8 MiB against a 1 MiB cap, but 20 readers are mid-body: kept.
+    const during = await admin.gc(false);
+    expect(during.eviction).toMatchObject({ evicted: 0, skippedInUse: 1 });
+    expect(existsSync(blobPath(mirror.dataDir, layer.digest))).toBe(true);
+    openGate();
     const bodies = await Promise.all(clients);
     await agent.close();
     for (const body of bodies) expect(body.equals(layer.bytes)).toBe(true);
