@@ -6,7 +6,6 @@ import { AdminClient } from '../../src/admin/admin-client.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { image, randomLayer, type Image } from '../fixtures/images.js';
 import { FakeHub } from '../support/fake-hub.js';
-import { http } from '../support/http.js';
 import { blobPath, startMirror, type Mirror } from '../support/mirror.js';
 import { pull } from '../support/pull.js';
 import { waitFor } from '../support/wait.js';
