@@ -13,6 +13,7 @@ import { RegistryError } from './errors/registry-error.js';
 import { Fill } from './fill/fill.js';
 import { createApp } from './http/app.js';
 import type { Lease, LeaseHolder } from './ports/metadata-repo.js';
+import { TEMP_MAX_AGE_MS } from './maintenance/maintenance.js';
 import { openServices, type Services } from './services.js';
 
 export interface RunningServer {
@@ -31,7 +32,6 @@ export interface RunningServer {
 const ACCESS_TIME_FLUSH_MS = 10_000;
 /** Temp files of other instances untouched this long are a dead fill's, whoever holds the lease. */
 const TEMP_SWEEP_EVERY_MS = 10 * 60_000;
-const TEMP_MAX_AGE_MS = 60 * 60_000;
 
 export interface ServerOptions {
   /** The clock (tests move it to cross TTLs). */
