@@ -18,6 +18,7 @@ const warmBody = z
     targets: z.array(z.object({ image: z.string().min(1), platforms: z.union([z.literal('all'), z.array(platform).min(1)]) }).strict()).min(1),
     concurrency: z.number().int().min(1).max(64),
     pin: z.boolean(),
+    refresh: z.boolean().optional(),
   })
   .strict();
 const pinBody = z.object({ image: z.string().min(1) }).strict();

@@ -33,6 +33,8 @@ Options for warm and pin:
   --dockerfile FILE              warm every parent image the Dockerfile's FROM lines name
   --from-file FILE               warm one image reference per line
   --concurrency N                blobs fetched at once (default 4)
+  --refresh                      ask the upstream about tags now, even within their TTL
+  --build-arg NAME=VALUE         a Dockerfile ARG's value (repeatable), as docker build takes it
 warm, pin, unpin, pins, ls, stats, gc and verify go through the running server's admin API (a unix socket in the data
 directory) when a server holds the data directory; otherwise they work on it directly.
 `;

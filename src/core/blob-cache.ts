@@ -31,6 +31,9 @@ export interface BlobFill {
   recorded: Promise<void>;
 }
 
+/** How often ensure() reports the bytes of a blob being fetched. */
+const PROGRESS_EVERY_MS = 250;
+
 interface Request {
   repository: string;
   digest: Digest;
@@ -80,13 +83,19 @@ export class BlobCache implements BlobService {
   }
 
   /** Makes sure a blob is stored here without reading it (for `warm`): its size, and whether it was cached already. */
-  async ensure(repository: string, digest: Digest): Promise<{ size: number; cache: CacheStatus }> {
+  async ensure(
+    repository: string,
+    digest: Digest,
+    onProgress?: (received: number, size: number | undefined) => void,
+  ): Promise<{ size: number; cache: CacheStatus }> {
     const request: Request = { repository, digest, head: true, range: undefined };
     for (let round = 0; round < 2; round++) {
       const record = await this.#storedRecord(request);
       if (record) return { size: record.size, cache: 'hit' };
       const { fill, recorded } = await this.#join(request);
-      await recorded;
+      // A big layer takes a while: report its bytes as they arrive.
+      const ticker = onProgress && setInterval(() => onProgress(fill.received, fill.size), PROGRESS_EVERY_MS);
+      await recorded.finally(() => clearInterval(ticker));
       if (fill.state === 'failed') throw fill.failure();
       const size = await fill.stored;
       if (size !== undefined) return { size, cache: 'miss' };
