@@ -14,6 +14,7 @@ import { createApp } from './http/app.js';
 import { nodeListener } from './http/node-listener.js';
 import type { StorageHealth } from './core/storage-health.js';
 import type { Lease, LeaseHolder } from './ports/metadata-repo.js';
+import { TEMP_MAX_AGE_MS } from './maintenance/maintenance.js';
 import { openServices, type Services } from './services.js';
 
 export interface RunningServer {
@@ -34,7 +35,6 @@ export interface RunningServer {
 const ACCESS_TIME_FLUSH_MS = 10_000;
 /** Temp files of other instances untouched this long are a dead fill's, whoever holds the lease. */
 const TEMP_SWEEP_EVERY_MS = 10 * 60_000;
-const TEMP_MAX_AGE_MS = 60 * 60_000;
 
 export interface ServerOptions {
   /** The clock (tests move it to cross TTLs). */
@@ -107,6 +107,7 @@ async function serve(
     setInterval(() => void backend.sweepTemps(TEMP_MAX_AGE_MS).catch(() => undefined), TEMP_SWEEP_EVERY_MS),
   ];
   for (const timer of timers) timer.unref();
+  services.maintenance.schedule();
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   logger.info(

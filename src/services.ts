@@ -6,7 +6,9 @@ import { ManifestCache } from './core/manifest-cache.js';
 import { createFreshnessPolicy } from './core/policy.js';
 import { Referrers } from './core/referrers.js';
 import { StorageHealth } from './core/storage-health.js';
+import { ReadLeases } from './core/read-leases.js';
 import { TagList } from './core/tag-list.js';
+import { Maintenance } from './maintenance/maintenance.js';
 import type { Registry } from './core/types.js';
 import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
 import type { MetadataRepo } from './ports/metadata-repo.js';
@@ -20,6 +22,9 @@ export interface Services {
   paths: StoragePaths;
   metadata: MetadataRepo;
   backend: FsBlobBackend;
+  /** The backend as the core uses it: every open blob holds a read lease (eviction skips it). */
+  store: ReadLeases;
+  maintenance: Maintenance;
   fills: SingleFlight<BlobFill>;
   upstream: UpstreamClient;
   /** Whether the store can write what the mirror fetches (read by a readiness check). */
@@ -45,6 +50,16 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   await backend.init();
   const metadata = SqliteMetadataRepo.open(paths.database, now);
   const fills = new SingleFlight<BlobFill>();
+  const store = new ReadLeases(backend);
+  const maintenance = new Maintenance({
+    metadata,
+    backend: store,
+    // Being read, or being filled (the key is held until the blob is recorded).
+    inUse: (digest) => store.inUse(digest) || fills.current(digest) !== undefined,
+    config,
+    logger,
+    now,
+  });
   const upstream = new UpstreamClient({
     url: config.upstream.url,
     credentials:
@@ -73,7 +88,17 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       health: storageHealth,
       now,
     }),
-    blobs: new BlobCache({ metadata, backend, fills, upstream, deadline, health: storageHealth, logger }),
+    blobs: new BlobCache({
+      metadata,
+      backend: store,
+      reads: store,
+      fills,
+      upstream,
+      deadline,
+      health: storageHealth,
+      logger,
+      onStored: () => maintenance.evictSoon(),
+    }),
     tags: new TagList({ metadata, upstream, logger, maxPage: config.limits.maxPageSize, ttlSeconds: policy.defaultTtlSeconds, now }),
     referrers: new Referrers({
       metadata,
@@ -88,6 +113,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await maintenance.stop();
       await fills.drain();
       await upstream.close().catch(() => undefined);
       await metadata.close();
@@ -96,5 +122,5 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     registry.blobs.cancelFills(reason);
     upstream.abort(reason);
   };
-  return { paths, metadata, backend, fills, upstream, storageHealth, registry, abort, close };
+  return { paths, metadata, backend, store, maintenance, fills, upstream, storageHealth, registry, abort, close };
 }

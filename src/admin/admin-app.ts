@@ -8,6 +8,9 @@ import type { Services } from '../services.js';
 import type { HolderRole } from './admin-client.js';
 import { ImageRefError, parseImageRef } from '../warm/image-ref.js';
 import { runWarmJob, type WarmJobEvent } from '../warm/warm-job.js';
+import { collectStats } from '../maintenance/stats.js';
+import { runGc } from '../maintenance/run-gc.js';
+import type { VerifyEvent } from './admin-client.js';
 
 const platform = z.object({ os: z.string().min(1), architecture: z.string().min(1), variant: z.string().min(1).optional() }).strict();
 const warmBody = z
@@ -15,9 +18,12 @@ const warmBody = z
     targets: z.array(z.object({ image: z.string().min(1), platforms: z.union([z.literal('all'), z.array(platform).min(1)]) }).strict()).min(1),
     concurrency: z.number().int().min(1).max(64),
     pin: z.boolean(),
+    refresh: z.boolean().optional(),
   })
   .strict();
 const pinBody = z.object({ image: z.string().min(1) }).strict();
+const gcBody = z.object({ dryRun: z.boolean() }).strict();
+const verifyBody = z.object({ repair: z.boolean() }).strict();
 
 export interface AdminAppDeps {
   services: Services;
@@ -61,23 +67,8 @@ function routeCommands(app: Hono, services: Services, logger: Logger): void {
   app.post('/v1/warm', async (c) => {
     const request = warmBody.parse(await c.req.json());
     logger.info({ images: request.targets.map((t) => t.image), pin: request.pin }, 'admin: warm');
-    const encoder = new TextEncoder();
-    const body = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        let open = true;
-        // A command that goes away (Ctrl-C) does not stop the job: the server finishes warming.
-        const emit = (event: WarmJobEvent) => {
-          if (open) controller.enqueue(encoder.encode(`${JSON.stringify(event)}\n`));
-        };
-        await runWarmJob(services, request, emit);
-        if (open) controller.close();
-        open = false;
-      },
-      cancel() {
-        logger.info('admin: the warm command went away; the job goes on');
-      },
-    });
-    return new Response(body, { headers: { 'content-type': 'application/x-ndjson' } });
+    // A command that goes away (Ctrl-C) does not stop the job: the server finishes warming.
+    return ndjson<WarmJobEvent>((emit) => runWarmJob(services, request, emit));
   });
 
   // The upstream's pull quota as last seen, and whether manifest GETs are held back; DELETE lifts a block at once.
@@ -88,9 +79,58 @@ function routeCommands(app: Hono, services: Services, logger: Logger): void {
     return c.json({ cleared, state: services.upstream.rateLimit.snapshot() });
   });
 
+  app.post('/v1/gc', async (c) => {
+    const { dryRun } = gcBody.parse(await c.req.json());
+    logger.info({ dryRun }, 'admin: gc');
+    return c.json(await runGc(services, dryRun));
+  });
+
+  app.post('/v1/verify', async (c) => {
+    const { repair } = verifyBody.parse(await c.req.json());
+    logger.info({ repair }, 'admin: verify');
+    return ndjson<VerifyEvent>(async (emit) => {
+      const report = await services.maintenance.verify({ repair, onProgress: (p) => emit({ kind: 'progress', ...p }) });
+      emit({ kind: 'report', report });
+    });
+  });
+
+  app.get('/v1/stats', async (c) => c.json(await collectStats(services.metadata)));
+  app.get('/v1/images', async (c) => c.json(await services.metadata.listImages(c.req.query('repository'))));
+
   app.get('/v1/pins', async (c) => c.json(await services.metadata.listPins()));
   app.delete('/v1/pins', async (c) => {
     const ref = parseImageRef(pinBody.parse(await c.req.json()).image);
     return c.json({ image: ref.display, removed: await services.metadata.unpin(ref.repository, ref.referenceText) });
   });
+}
+
+/** A streamed NDJSON response; the work goes on if the client goes away. Progress is sent at most every 100 ms. */
+function ndjson<E extends { kind: string }>(work: (emit: (event: E) => void) => Promise<void>): Response {
+  const encoder = new TextEncoder();
+  let open = true;
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      let lastProgress = 0;
+      const emit = (event: E) => {
+        if (!open) return;
+        if (event.kind === 'progress') {
+          const now = performance.now();
+          if (now - lastProgress < 100) return;
+          lastProgress = now;
+        }
+        controller.enqueue(encoder.encode(`${JSON.stringify(event)}\n`));
+      };
+      try {
+        await work(emit);
+      } catch (err) {
+        emit({ kind: 'error', message: (err as Error).message } as unknown as E);
+      }
+      if (open) controller.close();
+      open = false;
+    },
+    cancel() {
+      open = false; // the command went away; the job finishes on its own
+    },
+  });
+  return new Response(body, { headers: { 'content-type': 'application/x-ndjson' } });
 }

@@ -2,6 +2,10 @@ import { request, type IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { Pin } from '../ports/metadata-repo.js';
 import type { RateLimitSnapshot } from '../upstream/rate-limit.js';
+import type { GcResult } from '../maintenance/run-gc.js';
+import type { StoreStats } from '../maintenance/stats.js';
+import type { VerifyProgress, VerifyReport } from '../maintenance/verify.js';
+import type { ImageEntry, Pin } from '../ports/metadata-repo.js';
 import type { WarmJobEvent, WarmRequest } from '../warm/warm-job.js';
 
 /** What holds the data dir lease: the server, or an admin command working directly. */
@@ -11,6 +15,9 @@ export type HolderRole = 'serve' | 'command';
 export class AdminError extends Error {
   override name = 'AdminError';
 }
+
+/** What POST /v1/verify streams. */
+export type VerifyEvent = ({ kind: 'progress' } & VerifyProgress) | { kind: 'report'; report: VerifyReport } | { kind: 'error'; message: string };
 
 /** Talks to a running server's admin API over its unix socket. */
 export class AdminClient {
@@ -47,6 +54,33 @@ export class AdminClient {
       onEvent(event);
     }
     if (!ended) throw new AdminError('the server stopped before the warm job ended');
+  }
+
+  async gc(dryRun: boolean): Promise<GcResult> {
+    return (await this.#json('POST', '/v1/gc', { dryRun })) as GcResult;
+  }
+
+  /** Verifies the store on the server, calling onProgress as it goes; the report at the end. */
+  async verify(repair: boolean, onProgress: (p: VerifyProgress) => void): Promise<VerifyReport> {
+    const res = await this.#send('POST', '/v1/verify', { repair });
+    if (res.statusCode !== 200) throw new AdminError(await errorOf(res));
+    for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+      if (!line) continue;
+      const event = JSON.parse(line) as VerifyEvent;
+      if (event.kind === 'progress') onProgress(event);
+      else if (event.kind === 'report') return event.report;
+      else throw new AdminError(event.message);
+    }
+    throw new AdminError('the server stopped before verify ended');
+  }
+
+  async stats(): Promise<StoreStats> {
+    return (await this.#json('GET', '/v1/stats')) as StoreStats;
+  }
+
+  async images(repository?: string): Promise<ImageEntry[]> {
+    const query = repository === undefined ? '' : `?repository=${encodeURIComponent(repository)}`;
+    return (await this.#json('GET', `/v1/images${query}`)) as ImageEntry[];
   }
 
   async pins(): Promise<Pin[]> {

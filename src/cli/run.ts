@@ -1,4 +1,5 @@
 import { guard, UsageError } from './common.js';
+import { gcCommand, lsCommand, statsCommand, verifyCommand } from './maintenance.js';
 import { pinsCommand, unpinCommand } from './pins.js';
 import { serveCommand } from './serve.js';
 import { pinCommand, warmCommand } from './warm.js';
@@ -11,6 +12,10 @@ Usage:
   cargohold pin [options] <image>...     warm images and keep them forever
   cargohold unpin [options] <image>...   stop keeping them
   cargohold pins [options]               list pinned images
+  cargohold ls [options] [REPO]          list cached images (--json)
+  cargohold stats [options]              what the cache holds (--json)
+  cargohold gc [options] [--dry-run]     evict by the cache policy and collect garbage; what it frees
+  cargohold verify [options] [--repair]  re-hash every blob; --repair removes corrupt ones
   cargohold --help                       show this help
 
 Options (each also as an environment variable or config key):
@@ -28,7 +33,9 @@ Options for warm and pin:
   --dockerfile FILE              warm every parent image the Dockerfile's FROM lines name
   --from-file FILE               warm one image reference per line
   --concurrency N                blobs fetched at once (default 4)
-warm, pin, unpin and pins go through the running server's admin API (a unix socket in the data
+  --refresh                      ask the upstream about tags now, even within their TTL
+  --build-arg NAME=VALUE         a Dockerfile ARG's value (repeatable), as docker build takes it
+warm, pin, unpin, pins, ls, stats, gc and verify go through the running server's admin API (a unix socket in the data
 directory) when a server holds the data directory; otherwise they work on it directly.
 `;
 
@@ -38,6 +45,10 @@ const COMMANDS: Record<string, (args: string[], env: NodeJS.ProcessEnv) => Promi
   pin: pinCommand,
   unpin: unpinCommand,
   pins: pinsCommand,
+  gc: gcCommand,
+  verify: verifyCommand,
+  stats: statsCommand,
+  ls: lsCommand,
 };
 
 /** Runs the CLI; returns the exit code (serve resolves only after a graceful shutdown). */

@@ -15,6 +15,8 @@ const WARM_OPTIONS = {
   dockerfile: { type: 'string', multiple: true },
   'from-file': { type: 'string', multiple: true },
   concurrency: { type: 'string' },
+  refresh: { type: 'boolean' },
+  'build-arg': { type: 'string', multiple: true },
 } as const;
 
 interface Target {
@@ -37,7 +39,12 @@ async function warmOrPin(args: string[], env: NodeJS.ProcessEnv, pin: boolean): 
     throw new UsageError('--concurrency must be a whole number from 1 to 64');
   const config = configFrom(values, env);
   const logger = createLogger((values['log-level'] as string | undefined) ?? 'warn', pino.destination(2));
-  const request: WarmRequest = { targets: targets.map((t) => ({ image: t.ref.display, platforms: t.platforms })), concurrency, pin };
+  const request: WarmRequest = {
+    targets: targets.map((t) => ({ image: t.ref.display, platforms: t.platforms })),
+    concurrency,
+    pin,
+    refresh: values.refresh === true,
+  };
   const progress = new WarmProgress(process.stderr);
   let failed = 0;
   const onEvent = (event: WarmJobEvent) => {
@@ -60,19 +67,50 @@ function collectTargets(values: Values, positionals: string[]): Target[] {
   const flagged = ((values.platform as string[] | undefined) ?? []).map(parsePlatformOrUsage);
   if (all && flagged.length > 0) throw new UsageError('use either --platform or --all-platforms');
   const defaults: Platform[] | 'all' = all ? 'all' : flagged.length > 0 ? flagged : [hostPlatform()];
-  const named: Array<{ image: string; platform?: string | undefined }> = positionals.map((image) => ({ image }));
-  for (const file of (values.dockerfile as string[] | undefined) ?? []) named.push(...parentImages(readText(file)));
+  const named: Array<{ image: string; platform?: string | undefined; where?: string }> = positionals.map((image) => ({ image }));
+  const buildArgs = parseBuildArgs((values['build-arg'] as string[] | undefined) ?? []);
+  for (const file of (values.dockerfile as string[] | undefined) ?? []) {
+    for (const parent of parentImages(readText(file), buildArgs)) named.push({ ...parent, where: file });
+  }
   for (const file of (values['from-file'] as string[] | undefined) ?? []) {
-    for (const line of readText(file).split(/\r?\n/)) {
+    for (const [i, line] of readText(file).split(/\r?\n/).entries()) {
       const image = line.replace(/#.*/, '').trim();
-      if (image) named.push({ image });
+      if (image) named.push({ image, where: `${file}:${i + 1}` });
     }
   }
   if (named.length === 0) throw new UsageError('name at least one image, or --dockerfile FILE or --from-file FILE');
-  return named.map(({ image, platform }) => {
-    const ref = imageRefOrUsage(image);
-    return { ref, platforms: platform !== undefined && !all ? [parsePlatformOrUsage(platform)] : defaults };
-  });
+  // The same image named twice (by two files, or a Dockerfile reusing a parent) is warmed once.
+  const seen = new Set<string>();
+  const targets: Target[] = [];
+  for (const { image, platform, where } of named) {
+    const ref = refAt(image, where);
+    const platforms = platform !== undefined && !all ? [parsePlatformOrUsage(platform)] : defaults;
+    const key = JSON.stringify([ref.display, platforms]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    targets.push({ ref, platforms });
+  }
+  return targets;
+}
+
+/** An image reference; a bad one names the file and line it came from. */
+function refAt(image: string, where: string | undefined): ImageRef {
+  try {
+    return imageRefOrUsage(image);
+  } catch (err) {
+    throw where === undefined ? err : new UsageError(`${where}: ${(err as Error).message}`);
+  }
+}
+
+/** --build-arg NAME=VALUE (as docker build takes them). */
+function parseBuildArgs(args: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const arg of args) {
+    const eq = arg.indexOf('=');
+    if (eq <= 0 || !/^\w+$/.test(arg.slice(0, eq))) throw new UsageError(`--build-arg wants NAME=VALUE, got '${arg}'`);
+    out.set(arg.slice(0, eq), arg.slice(eq + 1));
+  }
+  return out;
 }
 
 function parsePlatformOrUsage(text: string): Platform {

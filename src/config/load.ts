@@ -18,6 +18,7 @@ export const ENV_KEYS: Record<string, string[]> = {
   CARGOHOLD_UPSTREAM_USERNAME: ['upstream', 'username'],
   CARGOHOLD_UPSTREAM_PASSWORD: ['upstream', 'password'],
   CARGOHOLD_OFFLINE: ['offline'],
+  CARGOHOLD_CACHE_MAX_SIZE: ['cache', 'maxSizeBytes'],
 };
 
 /** Environment values are strings; these keys take booleans. */

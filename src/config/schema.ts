@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseSize } from './size.js';
 
 /** host:port, [v6]:port or :port. */
 const LISTEN = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/;
@@ -12,6 +13,16 @@ export function parseListen(value: string): { host: string; port: number } | und
 }
 
 const httpUrl = z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
+
+/** A size in bytes: a number, or a string with a unit (`50GiB`, `500MB`). */
+const sizeBytes = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'must be a size in bytes, or with a unit: 500MB, 50GiB' });
+    return z.NEVER;
+  }
+  return bytes;
+});
 
 /** A tag TTL rule: a glob (`*-alpine`, `latest`) or a regular expression on the tag; first match wins. */
 const tagTtlRule = z
@@ -97,6 +108,24 @@ export const configSchema = z
           .int()
           .positive()
           .default(4 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    /** A bounded cache: least recently pulled blobs go first once the store passes maxSizeBytes, down to lowWaterPercent of it. */
+    cache: z
+      .object({
+        maxSizeBytes: sizeBytes.optional(),
+        lowWaterPercent: z.number().int().min(1).max(100).default(90),
+        /** Blobs not pulled for this long go whatever the size. */
+        maxAgeDays: z.number().positive().optional(),
+        /** The blobs of manifests pulled this recently are never evicted (an image being pulled now). */
+        protectRecentMinutes: z.number().nonnegative().default(10),
+        /** How often the server checks the cap (it also checks after each stored blob). */
+        evictEverySeconds: z.number().positive().default(60),
+        /** How often the server collects garbage; 0: only `cargohold gc`. */
+        gcEveryMinutes: z.number().nonnegative().default(60),
+        /** A blob recorded this recently is never garbage: its manifest may still be on its way. */
+        gcGraceMinutes: z.number().nonnegative().default(60),
       })
       .strict()
       .prefault({}),

@@ -9,6 +9,7 @@ import type { FillCoordinator } from '../ports/fill-coordinator.js';
 import type { MetadataRepo } from '../ports/metadata-repo.js';
 import { SingleFlight } from '../util/single-flight.js';
 import type { StorageHealth } from './storage-health.js';
+import type { BlobBody } from '../storage/blob-body.js';
 import type { Upstream } from './upstream-port.js';
 import type { BlobResult, BlobService, CacheStatus } from './types.js';
 
@@ -20,6 +21,10 @@ export interface BlobCacheOptions {
   deadline: FillDeadline;
   health: StorageHealth;
   logger: Logger;
+  /** Read leases for the bodies served from fills (eviction never deletes a blob being read). */
+  reads?: { leased(digest: string, body: BlobBody): BlobBody } | undefined;
+  /** Called after a blob is stored and recorded (eviction checks the cap). */
+  onStored?: (() => void) | undefined;
 }
 
 /** A fill and the repositories the upstream confirmed for it (linked to the blob when it is stored). */
@@ -29,6 +34,9 @@ export interface BlobFill {
   /** Settles once the blob is stored and recorded, or the fill failed. */
   recorded: Promise<void>;
 }
+
+/** How often ensure() reports the bytes of a blob being fetched. */
+const PROGRESS_EVERY_MS = 250;
 
 interface Request {
   repository: string;
@@ -57,8 +65,12 @@ export class BlobCache implements BlobService {
   #cancelled: Error | undefined;
   /** One re-verification at a time of a stored blob found without a record. */
   readonly #adoptions = new SingleFlight<boolean>();
+  readonly #onStored: (() => void) | undefined;
+  readonly #reads: BlobCacheOptions['reads'];
 
   constructor(opts: BlobCacheOptions) {
+    this.#reads = opts.reads;
+    this.#onStored = opts.onStored;
     this.#md = opts.metadata;
     this.#backend = opts.backend;
     this.#fills = opts.fills;
@@ -95,13 +107,19 @@ export class BlobCache implements BlobService {
   }
 
   /** Makes sure a blob is stored here without reading it (for `warm`): its size, and whether it was cached already. */
-  async ensure(repository: string, digest: Digest): Promise<{ size: number; cache: CacheStatus }> {
+  async ensure(
+    repository: string,
+    digest: Digest,
+    onProgress?: (received: number, size: number | undefined) => void,
+  ): Promise<{ size: number; cache: CacheStatus }> {
     const request: Request = { repository, digest, head: true, range: undefined };
     for (let round = 0; round < 2; round++) {
       const record = (await this.#storedRecord(request)) ?? ((await this.#adoptOrphan(request)) ? await this.#storedRecord(request) : undefined);
       if (record) return { size: record.size, cache: 'hit' };
       const { fill, recorded } = await this.#join(request);
-      await recorded;
+      // A big layer takes a while: report its bytes as they arrive.
+      const ticker = onProgress && setInterval(() => onProgress(fill.received, fill.size), PROGRESS_EVERY_MS);
+      await recorded.finally(() => clearInterval(ticker));
       if (fill.state === 'failed') throw fill.failure();
       const size = await fill.stored;
       if (size !== undefined) return { size, cache: 'miss' };
@@ -252,6 +270,7 @@ export class BlobCache implements BlobService {
       try {
         await this.#md.recordBlob(key, size, repositories);
         this.#health.succeeded('metadata');
+        this.#onStored?.();
       } catch (err) {
         // The blob is stored without a record: the next miss re-verifies and records it (#adoptOrphan).
         if (err instanceof StorageError) this.#health.failed('metadata', err, { digest: key });
@@ -313,7 +332,7 @@ export class BlobCache implements BlobService {
       await recorded; // stored and closed meanwhile: read it from the backend once it is recorded
       return undefined;
     }
-    return { digest: req.digest.value, size, range, body, cache };
+    return { digest: req.digest.value, size, range, body: this.#reads ? this.#reads.leased(req.digest.value, body) : body, cache };
   }
 
   async #headUpstream(req: Request): Promise<BlobResult> {

@@ -44,8 +44,10 @@ export class ManifestCache implements ManifestService {
     this.#now = opts.now ?? Date.now;
   }
 
-  async get(repository: string, reference: Reference): Promise<ManifestResult> {
-    return reference.kind === 'digest' ? this.#byDigest(repository, reference.digest) : this.#byTag(repository, reference.tag);
+  async get(repository: string, reference: Reference, options: { revalidate?: boolean } = {}): Promise<ManifestResult> {
+    return reference.kind === 'digest'
+      ? this.#byDigest(repository, reference.digest)
+      : this.#byTag(repository, reference.tag, options.revalidate === true);
   }
 
   async #byDigest(repository: string, digest: Digest): Promise<ManifestResult> {
@@ -62,11 +64,11 @@ export class ManifestCache implements ManifestService {
     return this.#flights.run(`${repository}@${digest.value}`, () => this.#fetch(repository, digest.value, digest));
   }
 
-  async #byTag(repository: string, tag: string): Promise<ManifestResult> {
+  async #byTag(repository: string, tag: string, revalidate = false): Promise<ManifestResult> {
     const cached = await this.#md.findTag(repository, tag);
     if (cached) {
       const hit = result(cached.manifest, 'hit');
-      const fresh = isTagFresh(cached.checkedAt, this.#now(), this.#policy.ttlFor(tag));
+      const fresh = !revalidate && isTagFresh(cached.checkedAt, this.#now(), this.#policy.ttlFor(tag));
       if (fresh || this.#policy.offline) {
         this.#md.touchManifest(hit.digest);
         return hit;

@@ -33,7 +33,8 @@ export interface Page {
 
 /** The same interfaces a local (non-proxy) registry would implement: routes never know where bytes come from. */
 export interface ManifestService {
-  get(repository: string, reference: Reference): Promise<ManifestResult>;
+  /** revalidate: ask the upstream about a tag now, even within its TTL (`warm --refresh`). */
+  get(repository: string, reference: Reference, options?: { revalidate?: boolean }): Promise<ManifestResult>;
 }
 
 export interface BlobService {

@@ -1,5 +1,18 @@
 import type { ManifestReference } from '../oci/manifest.js';
-import type { BlobRecord, CachedTag, Lease, LeaseHolder, MetadataRepo, NewManifest, Pin, StoredManifest } from '../ports/metadata-repo.js';
+import type {
+  AccessCursor,
+  BlobEntry,
+  BlobRecord,
+  ImageEntry,
+  Inventory,
+  CachedTag,
+  Lease,
+  LeaseHolder,
+  MetadataRepo,
+  NewManifest,
+  Pin,
+  StoredManifest,
+} from '../ports/metadata-repo.js';
 
 interface ManifestRow extends StoredManifest {
   references: readonly ManifestReference[];
@@ -28,7 +41,7 @@ export class MemoryMetadataRepo implements MetadataRepo {
   readonly #now: () => number;
   readonly #repositories = new Map<string, RepositoryRow>();
   readonly #manifests = new Map<string, ManifestRow>();
-  readonly #blobs = new Map<string, { size: number; lastAccessAt: number }>();
+  readonly #blobs = new Map<string, { size: number; createdAt: number; lastAccessAt: number }>();
   readonly #pins = new Map<string, Pin>();
   readonly #leases = new Map<string, Lease>();
   /** Batched like SQLite's, so a test sees the same "nothing written until flushed". */
@@ -120,7 +133,10 @@ export class MemoryMetadataRepo implements MetadataRepo {
   async recordBlob(digest: string, size: number, repositories: Iterable<string>): Promise<void> {
     const row = this.#blobs.get(digest);
     if (row) row.size = size;
-    else this.#blobs.set(digest, { size, lastAccessAt: this.#now() });
+    else {
+      const now = this.#now();
+      this.#blobs.set(digest, { size, createdAt: now, lastAccessAt: now });
+    }
     for (const name of repositories) this.#repository(name).blobs.add(digest);
   }
 
@@ -132,6 +148,97 @@ export class MemoryMetadataRepo implements MetadataRepo {
   async forgetBlob(digest: string): Promise<void> {
     this.#blobs.delete(digest);
     for (const repo of this.#repositories.values()) repo.blobs.delete(digest);
+  }
+
+  async inventory(): Promise<Inventory> {
+    let tags = 0;
+    for (const repo of this.#repositories.values()) tags += repo.tags.size;
+    const { blobs, bytes } = await this.storeUsage();
+    return { repositories: this.#repositories.size, tags, manifests: this.#manifests.size, blobs, bytes };
+  }
+
+  async listImages(repository?: string): Promise<ImageEntry[]> {
+    const out: ImageEntry[] = [];
+    for (const [name, repo] of this.#repositories) {
+      if (repository !== undefined && name !== repository) continue;
+      for (const [tag, row] of repo.tags) {
+        const manifest = this.#manifests.get(row.digest);
+        if (!manifest) continue;
+        let storedBytes = 0;
+        for (const digest of this.#imageBlobs(row.digest)) storedBytes += this.#blobs.get(digest)?.size ?? 0;
+        out.push({ repository: name, tag, digest: row.digest, mediaType: manifest.mediaType, storedBytes, lastAccessAt: manifest.lastAccessAt });
+      }
+    }
+    return out.sort((a, b) => compare(a.repository, b.repository) || compare(a.tag, b.tag));
+  }
+
+  /** Config and layer digests under a manifest, through indexes. */
+  #imageBlobs(root: string): Set<string> {
+    const roots = [root];
+    const seen = new Set<string>();
+    const blobs = new Set<string>();
+    while (roots.length > 0) {
+      const digest = roots.pop() as string;
+      if (seen.has(digest)) continue;
+      seen.add(digest);
+      for (const ref of this.#manifests.get(digest)?.references ?? []) {
+        if (ref.kind === 'manifest') roots.push(ref.digest);
+        else if (ref.kind === 'config' || ref.kind === 'layer') blobs.add(ref.digest);
+      }
+    }
+    return blobs;
+  }
+
+  async storeUsage(): Promise<{ blobs: number; bytes: number }> {
+    let bytes = 0;
+    for (const row of this.#blobs.values()) bytes += row.size;
+    return { blobs: this.#blobs.size, bytes };
+  }
+
+  async listBlobs(after: string, limit: number): Promise<BlobEntry[]> {
+    return this.#entries()
+      .filter((e) => e.digest > after)
+      .sort((a, b) => compare(a.digest, b.digest))
+      .slice(0, Math.max(0, limit));
+  }
+
+  async evictionCandidates(options: { protectAccessedSince: number; after?: AccessCursor | undefined; limit: number }): Promise<BlobEntry[]> {
+    const kept = this.#keptBlobs(options.protectAccessedSince);
+    const after = options.after;
+    return this.#entries()
+      .filter((e) => !kept.has(e.digest))
+      .filter((e) => !after || e.lastAccessAt > after.lastAccessAt || (e.lastAccessAt === after.lastAccessAt && e.digest > after.digest))
+      .sort((a, b) => a.lastAccessAt - b.lastAccessAt || compare(a.digest, b.digest))
+      .slice(0, Math.max(0, options.limit));
+  }
+
+  async unreferencedBlobs(options: { createdBefore: number; after: string; limit: number }): Promise<BlobEntry[]> {
+    const referenced = new Set<string>();
+    for (const m of this.#manifests.values()) for (const ref of m.references) if (ref.kind !== 'subject') referenced.add(ref.digest);
+    return this.#entries()
+      .filter((e) => e.createdAt < options.createdBefore && e.digest > options.after && !referenced.has(e.digest))
+      .sort((a, b) => compare(a.digest, b.digest))
+      .slice(0, Math.max(0, options.limit));
+  }
+
+  #entries(): BlobEntry[] {
+    return [...this.#blobs].map(([digest, row]) => ({ digest, size: row.size, createdAt: row.createdAt, lastAccessAt: row.lastAccessAt }));
+  }
+
+  /** Config and layer blobs of pinned images and of manifests accessed since `since`, through indexes. */
+  #keptBlobs(since: number): Set<string> {
+    const roots: string[] = [];
+    for (const pin of this.#pins.values()) {
+      if (pin.reference.includes(':')) roots.push(pin.reference);
+      else {
+        const tag = this.#repositories.get(pin.repository)?.tags.get(pin.reference);
+        if (tag) roots.push(tag.digest);
+      }
+    }
+    for (const m of this.#manifests.values()) if (m.lastAccessAt >= since) roots.push(m.digest);
+    const kept = new Set<string>();
+    for (const root of roots) for (const digest of this.#imageBlobs(root)) kept.add(digest);
+    return kept;
   }
 
   touchBlob(digest: string): void {

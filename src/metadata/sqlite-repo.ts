@@ -1,9 +1,24 @@
 import type { Statement } from 'better-sqlite3';
 import { StorageError } from '../errors/storage-error.js';
-import type { BlobRecord, CachedTag, Lease, LeaseHolder, MetadataRepo, NewManifest, Pin, StoredManifest } from '../ports/metadata-repo.js';
+import type {
+  AccessCursor,
+  BlobEntry,
+  BlobRecord,
+  ImageEntry,
+  Inventory,
+  CachedTag,
+  Lease,
+  LeaseHolder,
+  MetadataRepo,
+  NewManifest,
+  Pin,
+  StoredManifest,
+} from '../ports/metadata-repo.js';
 import { openDatabase, type Db } from './db.js';
 
 type Row = Record<string, unknown>;
+
+const BLOB_ENTRY = 'digest, size, created_at AS createdAt, last_access_at AS lastAccessAt';
 
 /**
  * The metadata port on SQLite (better-sqlite3: synchronous, so every method is one quick
@@ -74,6 +89,50 @@ export class SqliteMetadataRepo implements MetadataRepo {
       blobTouch: p('UPDATE blobs SET last_access_at = max(last_access_at, ?) WHERE digest = ?'),
       blobLinked: p('SELECT 1 FROM repository_blobs WHERE repository_id = ? AND blob_digest = ?'),
       blobLink: p('INSERT OR IGNORE INTO repository_blobs (repository_id, blob_digest, linked_at) SELECT ?, digest, ? FROM blobs WHERE digest = ?'),
+      inventory: p(
+        `SELECT (SELECT count(*) FROM repositories) AS repositories, (SELECT count(*) FROM tags) AS tags,
+                (SELECT count(*) FROM manifests) AS manifests, (SELECT count(*) FROM blobs) AS blobs, (SELECT coalesce(sum(size), 0) FROM blobs) AS bytes`,
+      ),
+      images: p(
+        `WITH RECURSIVE
+           tagged(repository, tag, digest) AS (
+             SELECT r.name, t.name, t.manifest_digest FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE @repository IS NULL OR r.name = @repository),
+           tree(repository, tag, digest) AS (
+             SELECT repository, tag, digest FROM tagged
+             UNION SELECT tr.repository, tr.tag, mr.child_digest FROM manifest_references mr JOIN tree tr ON mr.manifest_digest = tr.digest WHERE mr.kind = 'manifest'),
+           stored(repository, tag, bytes) AS (
+             SELECT repository, tag, sum(size) FROM (
+               SELECT DISTINCT tr.repository, tr.tag, b.digest, b.size FROM tree tr
+               JOIN manifest_references mr ON mr.manifest_digest = tr.digest AND mr.kind IN ('config', 'layer')
+               JOIN blobs b ON b.digest = mr.child_digest)
+             GROUP BY repository, tag)
+         SELECT tg.repository, tg.tag, tg.digest, m.media_type AS mediaType, coalesce(s.bytes, 0) AS storedBytes, m.last_access_at AS lastAccessAt
+         FROM tagged tg JOIN manifests m ON m.digest = tg.digest LEFT JOIN stored s ON s.repository = tg.repository AND s.tag = tg.tag
+         ORDER BY tg.repository, tg.tag`,
+      ),
+      usage: p('SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM blobs'),
+      blobList: p(`SELECT ${BLOB_ENTRY} FROM blobs WHERE digest > ? ORDER BY digest LIMIT ?`),
+      evictable: p(
+        `WITH RECURSIVE
+           roots(digest) AS (
+             SELECT t.manifest_digest FROM pins p JOIN repositories r ON r.name = p.repository JOIN tags t ON t.repository_id = r.id AND t.name = p.reference
+             UNION SELECT p.reference FROM pins p WHERE p.reference LIKE '%:%'
+             UNION SELECT digest FROM manifests WHERE last_access_at >= @since),
+           kept(digest) AS (
+             SELECT digest FROM roots
+             UNION SELECT mr.child_digest FROM manifest_references mr JOIN kept k ON mr.manifest_digest = k.digest WHERE mr.kind = 'manifest')
+         SELECT ${BLOB_ENTRY} FROM blobs b
+         WHERE (b.last_access_at, b.digest) > (@afterAt, @afterDigest)
+           AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN kept k ON k.digest = mr.manifest_digest
+                           WHERE mr.child_digest = b.digest AND mr.kind IN ('config', 'layer'))
+         ORDER BY b.last_access_at, b.digest LIMIT @limit`,
+      ),
+      unreferenced: p(
+        `SELECT ${BLOB_ENTRY} FROM blobs b
+         WHERE b.created_at < ? AND b.digest > ?
+           AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_digest = b.digest AND mr.kind <> 'subject')
+         ORDER BY b.digest LIMIT ?`,
+      ),
       pinPut: p('INSERT INTO pins (repository, reference, pinned_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
       pinDelete: p('DELETE FROM pins WHERE repository = ? AND reference = ?'),
       pinList: p('SELECT repository, reference, pinned_at AS pinnedAt FROM pins ORDER BY repository, reference'),
@@ -215,6 +274,41 @@ export class SqliteMetadataRepo implements MetadataRepo {
 
   forgetBlob(digest: string): Promise<void> {
     return this.#run('forget blob', () => void this.#s.blobDelete!.run(digest));
+  }
+
+  inventory(): Promise<Inventory> {
+    return this.#run('inventory', () => this.#s.inventory!.get() as Inventory);
+  }
+
+  listImages(repository?: string): Promise<ImageEntry[]> {
+    return this.#run('list images', () => this.#s.images!.all({ repository: repository ?? null }) as ImageEntry[]);
+  }
+
+  storeUsage(): Promise<{ blobs: number; bytes: number }> {
+    return this.#run('store usage', () => this.#s.usage!.get() as { blobs: number; bytes: number });
+  }
+
+  listBlobs(after: string, limit: number): Promise<BlobEntry[]> {
+    return this.#run('list blobs', () => this.#s.blobList!.all(after, Math.max(0, limit)) as BlobEntry[]);
+  }
+
+  evictionCandidates(options: { protectAccessedSince: number; after?: AccessCursor | undefined; limit: number }): Promise<BlobEntry[]> {
+    return this.#run('list eviction candidates', () => {
+      const after = options.after ?? { lastAccessAt: Number.MIN_SAFE_INTEGER, digest: '' };
+      return this.#s.evictable!.all({
+        since: options.protectAccessedSince,
+        afterAt: after.lastAccessAt,
+        afterDigest: after.digest,
+        limit: Math.max(0, options.limit),
+      }) as BlobEntry[];
+    });
+  }
+
+  unreferencedBlobs(options: { createdBefore: number; after: string; limit: number }): Promise<BlobEntry[]> {
+    return this.#run(
+      'list unreferenced blobs',
+      () => this.#s.unreferenced!.all(options.createdBefore, options.after, Math.max(0, options.limit)) as BlobEntry[],
+    );
   }
 
   touchBlob(digest: string): void {

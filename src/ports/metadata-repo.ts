@@ -24,6 +24,41 @@ export interface BlobRecord {
   linked: boolean;
 }
 
+/** A stored blob as maintenance sees it (eviction, GC, verify). */
+export interface BlobEntry {
+  digest: string;
+  size: number;
+  createdAt: number;
+  lastAccessAt: number;
+}
+
+/** Where a listing in last-access order goes on from: after this blob. */
+export interface AccessCursor {
+  lastAccessAt: number;
+  digest: string;
+}
+
+/** A tagged image as `cargohold ls` shows it. */
+export interface ImageEntry {
+  repository: string;
+  tag: string;
+  digest: string;
+  mediaType: string;
+  /** Bytes of its config and layers (all platforms of an index) stored here now. */
+  storedBytes: number;
+  /** When its manifest was last pulled. */
+  lastAccessAt: number;
+}
+
+/** What the store holds, counted. */
+export interface Inventory {
+  repositories: number;
+  tags: number;
+  manifests: number;
+  blobs: number;
+  bytes: number;
+}
+
 export interface Pin {
   repository: string;
   reference: string;
@@ -78,6 +113,23 @@ export interface MetadataRepo {
   linkBlob(repository: string, digest: string): Promise<void>;
   /** The blob's bytes are gone from the backend: forget the record (and its links). */
   forgetBlob(digest: string): Promise<void>;
+
+  /** How many blobs are recorded and their total size (what eviction bounds). */
+  storeUsage(): Promise<{ blobs: number; bytes: number }>;
+  inventory(): Promise<Inventory>;
+  /** Tagged images (of one repository, or all), by repository and tag. */
+  listImages(repository?: string): Promise<ImageEntry[]>;
+  /** Recorded blobs by digest after `after`, at most limit (verify and GC walk them all). */
+  listBlobs(after: string, limit: number): Promise<BlobEntry[]>;
+  /**
+   * Blobs eviction may remove, least recently accessed first (then by digest), after the
+   * cursor: every blob except those referenced (through indexes to their images, to
+   * config and layers) by a pinned image or by a manifest accessed at or after
+   * protectAccessedSince. Blobs being read are the caller's to skip.
+   */
+  evictionCandidates(options: { protectAccessedSince: number; after?: AccessCursor | undefined; limit: number }): Promise<BlobEntry[]>;
+  /** Blobs no stored manifest references, recorded before createdBefore, by digest after `after` (GC). */
+  unreferencedBlobs(options: { createdBefore: number; after: string; limit: number }): Promise<BlobEntry[]>;
 
   /** Access times are batched in memory (a hit must not cost a write) and written by flushAccessTimes. */
   touchBlob(digest: string): void;

@@ -6,10 +6,11 @@ export interface ParentImage {
 
 /**
  * The parent images a Dockerfile builds on: every FROM, with `ARG` defaults substituted
- * (global ARGs before the first FROM), `--platform=` kept, and stage names and `scratch`
+ * (global ARGs before the first FROM; `--build-arg` values override them, defaults may
+ * refer to earlier ARGs), `--platform=` kept, and stage names and `scratch`
  * skipped. Line continuations and comments are handled as BuildKit does.
  */
-export function parentImages(dockerfile: string): ParentImage[] {
+export function parentImages(dockerfile: string, buildArgs: ReadonlyMap<string, string> = new Map()): ParentImage[] {
   const args = new Map<string, string>();
   const stages = new Set<string>();
   const parents: ParentImage[] = [];
@@ -23,7 +24,10 @@ export function parentImages(dockerfile: string): ParentImage[] {
       for (const decl of splitWords(rest)) {
         const eq = decl.indexOf('=');
         const name = eq >= 0 ? decl.slice(0, eq) : decl;
-        if (eq >= 0) args.set(name, unquote(decl.slice(eq + 1)));
+        // --build-arg wins over a declared ARG's default; a default may name earlier ARGs, as Docker expands it.
+        const given = buildArgs.get(name);
+        if (given !== undefined) args.set(name, given);
+        else if (eq >= 0) args.set(name, substitute(unquote(decl.slice(eq + 1)), args));
         else if (!args.has(name)) args.set(name, '');
       }
     }

@@ -7,6 +7,8 @@ export interface WarmRequest {
   targets: Array<{ image: string; platforms: Platform[] | 'all' }>;
   concurrency: number;
   pin: boolean;
+  /** Revalidate tags with the upstream now. */
+  refresh?: boolean;
 }
 
 /** Everything a warm job reports, in order: what the CLI prints (locally or streamed from the server's admin API). */
@@ -26,7 +28,12 @@ export async function runWarmJob(services: Services, request: WarmRequest, emit:
     try {
       const ref = parseImageRef(target.image);
       display = ref.display;
-      await warmImage(services, ref, { platforms: target.platforms, concurrency: request.concurrency, onEvent: emit }, summary);
+      await warmImage(
+        services,
+        ref,
+        { platforms: target.platforms, concurrency: request.concurrency, refresh: request.refresh === true, onEvent: emit },
+        summary,
+      );
       if (request.pin) {
         await services.metadata.pin(ref.repository, ref.referenceText);
         pinned.push(ref.display);

@@ -9,12 +9,16 @@ export interface WarmOptions {
   platforms: Platform[] | 'all';
   /** Blobs fetched at once. */
   concurrency: number;
+  /** Revalidate the tag with the upstream now, even within its TTL. */
+  refresh?: boolean;
   onEvent?: (event: WarmEvent) => void;
 }
 
 export type WarmEvent =
-  | { kind: 'image'; image: string; digest: string; platforms: string[]; blobs: number }
-  | { kind: 'blob'; image: string; digest: string; size: number; cached: boolean };
+  | { kind: 'image'; image: string; digest: string; platforms: string[]; blobs: number; bytes: number }
+  | { kind: 'blob'; image: string; digest: string; size: number; cached: boolean }
+  /** Bytes of the image done so far (blobs done plus those arriving), while big layers download. */
+  | { kind: 'progress'; image: string; bytes: number; total: number };
 
 export interface WarmSummary {
   images: number;
@@ -34,7 +38,7 @@ export function emptySummary(): WarmSummary {
  */
 export async function warmImage(services: Services, ref: ImageRef, options: WarmOptions, summary = emptySummary()): Promise<WarmSummary> {
   const { manifests, blobs } = services.registry;
-  const top = await manifests.get(ref.repository, ref.reference);
+  const top = await manifests.get(ref.repository, ref.reference, { revalidate: options.refresh === true });
   summary.manifests++;
   const parsed = parseManifest(top.content, top.mediaType);
   let images = [parsed];
@@ -55,12 +59,28 @@ export async function warmImage(services: Services, ref: ImageRef, options: Warm
       platforms.push(formatPlatform(entry.platform ?? {}));
     }
   }
-  const digests = [...new Set(images.flatMap((m) => m.references.filter((r) => r.kind === 'config' || r.kind === 'layer').map((r) => r.digest)))];
-  options.onEvent?.({ kind: 'image', image: ref.display, digest: top.digest, platforms, blobs: digests.length });
+  const sizes = new Map<string, number>();
+  for (const m of images) for (const r of m.references) if (r.kind === 'config' || r.kind === 'layer') sizes.set(r.digest, r.size ?? 0);
+  const digests = [...sizes.keys()];
+  const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+  options.onEvent?.({ kind: 'image', image: ref.display, digest: top.digest, platforms, blobs: digests.length, bytes: total });
+  let done = 0;
+  const arriving = new Map<string, number>();
+  const report = () => {
+    let bytes = done;
+    for (const n of arriving.values()) bytes += n;
+    options.onEvent?.({ kind: 'progress', image: ref.display, bytes, total });
+  };
   const queue = [...digests];
   const worker = async () => {
     for (let digest = queue.shift(); digest !== undefined; digest = queue.shift()) {
-      const { size, cache } = await blobs.ensure(ref.repository, parseDigest(digest));
+      const key = digest;
+      const { size, cache } = await blobs.ensure(ref.repository, parseDigest(digest), (received) => {
+        arriving.set(key, received);
+        report();
+      });
+      arriving.delete(key);
+      done += size;
       const cached = cache === 'hit';
       summary.blobs++;
       if (cached) summary.bytesCached += size;

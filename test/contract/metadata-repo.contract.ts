@@ -365,6 +365,180 @@ export function metadataRepoContract(name: string, make: (now: () => number) => 
       });
     });
 
+    describe('maintenance listings', () => {
+      /** An image manifest whose config and layers are the given blob digests. */
+      const image = (name: string, blobs: string[]): NewManifest => {
+        const content = Buffer.from(`{"schemaVersion":2,"image":"${name}"}`);
+        return {
+          digest: digestOf(content),
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          content,
+          references: blobs.map((digest, i) => ({ digest, kind: i === 0 ? 'config' : 'layer' })),
+        };
+      };
+      const index = (name: string, children: NewManifest[]): NewManifest => {
+        const content = Buffer.from(`{"schemaVersion":2,"index":"${name}"}`);
+        return {
+          digest: digestOf(content),
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          content,
+          references: children.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
+        };
+      };
+      const [b1, b2, b3, b4] = ['one', 'two', 'three', 'four'].map(blobDigest) as [string, string, string, string];
+      const sorted = (...digests: string[]) => [...digests].sort();
+      /** Records each blob at its own time (T0 + 10 s * i), so last-access order is the given order. */
+      const recordAtTimes = async (...digests: string[]) => {
+        for (const [i, digest] of digests.entries()) {
+          time = T0 + 10_000 * (i + 1);
+          await repo.recordBlob(digest, 100 * (i + 1), ['library/a']);
+        }
+      };
+      const digests = (entries: Array<{ digest: string }>) => entries.map((e) => e.digest);
+
+      it('storeUsage counts recorded blobs and their bytes; forgetting one takes it off', async () => {
+        expect(await repo.storeUsage()).toEqual({ blobs: 0, bytes: 0 });
+        await recordAtTimes(b1, b2, b3);
+        expect(await repo.storeUsage()).toEqual({ blobs: 3, bytes: 600 });
+        await repo.recordBlob(b1, 100, ['library/b']); // recorded again: counted once
+        await repo.forgetBlob(b2);
+        expect(await repo.storeUsage()).toEqual({ blobs: 2, bytes: 400 });
+      });
+
+      it('listBlobs pages by digest, with sizes and times', async () => {
+        await recordAtTimes(b1, b2, b3);
+        const all = await repo.listBlobs('', 10);
+        expect(digests(all)).toEqual(sorted(b1, b2, b3));
+        expect(all.find((e) => e.digest === b2)).toEqual({ digest: b2, size: 200, createdAt: T0 + 20_000, lastAccessAt: T0 + 20_000 });
+        const first = await repo.listBlobs('', 2);
+        const rest = await repo.listBlobs(first[1]!.digest, 2);
+        expect([...digests(first), ...digests(rest)]).toEqual(sorted(b1, b2, b3));
+        expect(await repo.listBlobs('', 0)).toEqual([]);
+      });
+
+      it('evictionCandidates: least recently accessed first, access times as flushed, paged by cursor', async () => {
+        await recordAtTimes(b1, b2, b3);
+        time = T0 + 100_000;
+        repo.touchBlob(b1);
+        // Not flushed: not seen yet.
+        expect(digests(await repo.evictionCandidates({ protectAccessedSince: time, limit: 10 }))).toEqual([b1, b2, b3]);
+        await repo.flushAccessTimes();
+        const all = await repo.evictionCandidates({ protectAccessedSince: time, limit: 10 });
+        expect(digests(all)).toEqual([b2, b3, b1]);
+        expect(all[2]).toEqual({ digest: b1, size: 100, createdAt: T0 + 10_000, lastAccessAt: T0 + 100_000 });
+        const page1 = await repo.evictionCandidates({ protectAccessedSince: time, limit: 1 });
+        expect(digests(page1)).toEqual([b2]);
+        const page2 = await repo.evictionCandidates({ protectAccessedSince: time, after: page1[0], limit: 5 });
+        expect(digests(page2)).toEqual([b3, b1]);
+      });
+
+      it('evictionCandidates with equal access times orders by digest, and the cursor goes on from there', async () => {
+        time = T0;
+        for (const d of [b1, b2, b3]) await repo.recordBlob(d, 1, []);
+        const all = await repo.evictionCandidates({ protectAccessedSince: T0 + 1, limit: 10 });
+        expect(digests(all)).toEqual(sorted(b1, b2, b3));
+        const next = await repo.evictionCandidates({ protectAccessedSince: T0 + 1, after: all[0], limit: 10 });
+        expect(digests(next)).toEqual(sorted(b1, b2, b3).slice(1));
+      });
+
+      it('evictionCandidates keeps the blobs of manifests accessed since the cutoff, through an index', async () => {
+        await recordAtTimes(b1, b2, b3, b4);
+        const amd64 = image('amd64', [b1, b2]);
+        const arm64 = image('arm64', [b3]);
+        const multi = index('multi', [amd64, arm64]);
+        time = T0 + 200_000;
+        await repo.recordManifest('library/a', amd64);
+        await repo.recordManifest('library/a', arm64);
+        await repo.recordManifest('library/a', multi, 'latest');
+        // All three manifests were stored at T0 + 200 s: with the cutoff there, every image blob is kept.
+        expect(digests(await repo.evictionCandidates({ protectAccessedSince: T0 + 200_000, limit: 10 }))).toEqual([b4]);
+        // A cutoff after that: nothing is recent, everything is a candidate.
+        expect(digests(await repo.evictionCandidates({ protectAccessedSince: T0 + 200_001, limit: 10 }))).toEqual([b1, b2, b3, b4]);
+        // Only the index is accessed later: its children's blobs are kept with it.
+        time = T0 + 300_000;
+        repo.touchManifest(multi.digest);
+        await repo.flushAccessTimes();
+        expect(digests(await repo.evictionCandidates({ protectAccessedSince: T0 + 300_000, limit: 10 }))).toEqual([b4]);
+        // Only one image accessed: the other image's blobs are candidates.
+        time = T0 + 400_000;
+        repo.touchManifest(arm64.digest);
+        await repo.flushAccessTimes();
+        expect(digests(await repo.evictionCandidates({ protectAccessedSince: T0 + 400_000, limit: 10 }))).toEqual([b1, b2, b4]);
+      });
+
+      it('evictionCandidates keeps pinned images, by tag (through the index) and by digest', async () => {
+        await recordAtTimes(b1, b2, b3, b4);
+        const amd64 = image('amd64', [b1]);
+        const multi = index('multi', [amd64]);
+        const other = image('other', [b2, b3]);
+        await repo.recordManifest('library/a', amd64);
+        await repo.recordManifest('library/a', multi, 'stable');
+        await repo.recordManifest('library/b', other);
+        const later = time + 1;
+        expect(digests(await repo.evictionCandidates({ protectAccessedSince: later, limit: 10 }))).toEqual([b1, b2, b3, b4]);
+        await repo.pin('library/a', 'stable');
+        expect(digests(await repo.evictionCandidates({ protectAccessedSince: later, limit: 10 }))).toEqual([b2, b3, b4]);
+        await repo.pin('library/b', other.digest);
+        expect(digests(await repo.evictionCandidates({ protectAccessedSince: later, limit: 10 }))).toEqual([b4]);
+        // A pin of a tag in another repository protects nothing here.
+        await repo.unpin('library/a', 'stable');
+        await repo.pin('library/b', 'stable');
+        expect(digests(await repo.evictionCandidates({ protectAccessedSince: later, limit: 10 }))).toEqual([b1, b4]);
+      });
+
+      it('unreferencedBlobs: recorded before the cutoff and referenced by no stored manifest, by digest', async () => {
+        await recordAtTimes(b1, b2, b3, b4);
+        await repo.recordManifest('library/a', image('img', [b1, b2]));
+        const subjectOnly: NewManifest = { ...image('sig', []), references: [{ digest: b3, kind: 'subject' }] };
+        await repo.recordManifest('library/a', subjectOnly);
+        // b4 was recorded at T0 + 40 s: not before that cutoff.
+        expect(digests(await repo.unreferencedBlobs({ createdBefore: T0 + 40_000, after: '', limit: 10 }))).toEqual([b3]);
+        expect(digests(await repo.unreferencedBlobs({ createdBefore: T0 + 40_001, after: '', limit: 10 }))).toEqual(sorted(b3, b4));
+        const [first] = sorted(b3, b4);
+        expect(digests(await repo.unreferencedBlobs({ createdBefore: T0 + 40_001, after: first!, limit: 10 }))).toEqual(sorted(b3, b4).slice(1));
+        expect(await repo.unreferencedBlobs({ createdBefore: T0 + 40_001, after: '', limit: 0 })).toEqual([]);
+      });
+      it('inventory counts repositories, tags, manifests, blobs and bytes', async () => {
+        expect(await repo.inventory()).toEqual({ repositories: 0, tags: 0, manifests: 0, blobs: 0, bytes: 0 });
+        await recordAtTimes(b1, b2);
+        const img = image('img', [b1, b2]);
+        await repo.recordManifest('library/a', img, '1');
+        await repo.recordManifest('library/a', img, '2');
+        await repo.recordManifest('library/b', image('other', [b3]), 'x');
+        expect(await repo.inventory()).toEqual({ repositories: 2, tags: 3, manifests: 2, blobs: 2, bytes: 300 });
+      });
+
+      it('listImages: tagged images by repository and tag, with the bytes of their stored blobs (all platforms of an index)', async () => {
+        await recordAtTimes(b1, b2, b3);
+        const amd64 = image('amd64', [b1, b2]);
+        const arm64 = image('arm64', [b1, b3, b4]); // b4 not stored: not counted; b1 shared with amd64
+        const multi = index('multi', [amd64, arm64]);
+        time = T0 + 500_000;
+        await repo.recordManifest('library/a', amd64, 'amd64');
+        await repo.recordManifest('library/a', arm64);
+        await repo.recordManifest('library/a', multi, 'latest');
+        await repo.recordManifest('library/b', image('empty', [b4]), 'none');
+        time = T0 + 600_000;
+        repo.touchManifest(multi.digest);
+        await repo.flushAccessTimes();
+        const all = await repo.listImages();
+        expect(all).toEqual([
+          { repository: 'library/a', tag: 'amd64', digest: amd64.digest, mediaType: amd64.mediaType, storedBytes: 300, lastAccessAt: T0 + 500_000 },
+          { repository: 'library/a', tag: 'latest', digest: multi.digest, mediaType: multi.mediaType, storedBytes: 600, lastAccessAt: T0 + 600_000 },
+          {
+            repository: 'library/b',
+            tag: 'none',
+            digest: image('empty', [b4]).digest,
+            mediaType: amd64.mediaType,
+            storedBytes: 0,
+            lastAccessAt: T0 + 500_000,
+          },
+        ]);
+        expect((await repo.listImages('library/b')).map((e) => e.tag)).toEqual(['none']);
+        expect(await repo.listImages('library/nothing')).toEqual([]);
+      });
+    });
+
     describe('pins', () => {
       it('pin is true when new, false when pinned already (keeping the first pinnedAt)', async () => {
         expect(await repo.pin('library/node', '22')).toBe(true);

@@ -84,13 +84,28 @@ describe('cargohold warm', () => {
     expect((await server.exited).code).toBe(0);
   });
 
-  it('--all-platforms, --dockerfile and --from-file', async () => {
-    writeFileSync(join(dir, 'Dockerfile'), 'ARG V=17-alpine\nFROM node:${V} AS base\nFROM base\nFROM scratch\n');
-    writeFileSync(join(dir, 'images.txt'), '# parents\nmulti\n\n');
-    const out = await runCli('warm', '--dockerfile', join(dir, 'Dockerfile'), '--from-file', join(dir, 'images.txt'), '--all-platforms');
+  it('--all-platforms, --dockerfile with --build-arg, and --from-file; an image named twice is warmed once', async () => {
+    writeFileSync(
+      join(dir, 'Dockerfile'),
+      'ARG BASE=node\nARG V=16-alpine\nARG IMAGE=${BASE}:${V}\nFROM ${IMAGE} AS base\nFROM base\nFROM scratch\n',
+    );
+    writeFileSync(join(dir, 'images.txt'), '# parents\nmulti\nnode:17-alpine\n\nmulti:latest\n');
+    const args = ['--dockerfile', join(dir, 'Dockerfile'), '--build-arg', 'V=17-alpine', '--from-file', join(dir, 'images.txt'), '--all-platforms'];
+    const out = await runCli('warm', ...args);
     expect(out.code).toBe(0);
     expect(out.output).toContain('library/multi:latest (linux/amd64, linux/arm64)');
+    expect(out.output.match(/^library\/node:17-alpine: /gm)).toHaveLength(1);
     expect(out.output).toMatch(/warmed 2 image\(s\): 4 manifest\(s\), 7 blob\(s\)/);
+  });
+
+  it('names the file and line of a bad reference in --from-file, and a bad --build-arg', async () => {
+    writeFileSync(join(dir, 'images.txt'), 'node:17-alpine\n# a comment\nNot/A:Valid:Ref\n');
+    const bad = await runCli('warm', '--from-file', join(dir, 'images.txt'));
+    expect(bad.code).toBe(2);
+    expect(bad.output).toContain(`cargohold: ${join(dir, 'images.txt')}:3: `);
+    const arg = await runCli('warm', '--dockerfile', join(dir, 'images.txt'), '--build-arg', 'novalue');
+    expect(arg.code).toBe(2);
+    expect(arg.output).toContain("--build-arg wants NAME=VALUE, got 'novalue'");
   });
 
   it('does not download a blob twice when serve and warm want it at the same time', async () => {

@@ -35,6 +35,21 @@ FROM Runtime
     const out = parentImages('ARG A=\nARG B=x\nFROM img:${A-unset}${A:-empty}\nFROM img:${B:+alt}\n');
     expect(out.map((p) => p.image)).toEqual(['img:empty', 'img:alt']);
   });
+
+  it('expands ARG defaults that refer to earlier ARGs, as Docker does', () => {
+    const out = parentImages('ARG BASE=node\nARG VERSION=17\nARG IMAGE=${BASE}:${VERSION}-alpine\nFROM $IMAGE\n');
+    expect(out.map((p) => p.image)).toEqual(['node:17-alpine']);
+  });
+
+  it('--build-arg values override declared ARGs (and what refers to them); undeclared ones change nothing', () => {
+    const dockerfile = 'ARG BASE=node\nARG VERSION=17\nARG IMAGE=${BASE}:${VERSION}-alpine\nFROM $IMAGE\nFROM ${OTHER:-redis}:7\n';
+    const args = new Map([
+      ['VERSION', '20'],
+      ['OTHER', 'nginx'],
+    ]);
+    expect(parentImages(dockerfile, args).map((p) => p.image)).toEqual(['node:20-alpine', 'redis:7']);
+    expect(parentImages(dockerfile, new Map([['IMAGE', 'busybox']])).map((p) => p.image)).toEqual(['busybox', 'redis:7']);
+  });
 });
 
 describe('image references', () => {
