@@ -1,6 +1,5 @@
 import { request, type IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
-import type { Pin } from '../ports/metadata-repo.js';
 import type { RateLimitSnapshot } from '../upstream/rate-limit.js';
 import type { GcResult } from '../maintenance/run-gc.js';
 import type { StoreStats } from '../maintenance/stats.js';
