@@ -20,7 +20,7 @@ let admin: AdminClient;
 let time: number;
 
 async function start(cache: ConfigInput['cache']): Promise<void> {
-  mirror = await startMirror(hub.registryUrl, { cache, upstream: { tokenRealmOrigins: [hub.realmUrl] } }, undefined, () => time);
+  mirror = await startMirror(hub.registryUrl, { cache, upstream: hub.trusted }, undefined, () => time);
   admin = new AdminClient(mirror.adminSocket);
 }
 

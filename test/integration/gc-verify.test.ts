@@ -22,7 +22,7 @@ beforeEach(async () => {
   hub = await FakeHub.start();
   mirror = await startMirror(
     hub.registryUrl,
-    { cache: { gcGraceMinutes: 60 }, upstream: { tokenRealmOrigins: [hub.realmUrl] } },
+    { cache: { gcGraceMinutes: 60 }, upstream: hub.trusted },
     undefined,
     () => time,
   );
