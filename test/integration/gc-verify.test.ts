@@ -20,12 +20,7 @@ let time: number;
 beforeEach(async () => {
   time = T0;
   hub = await FakeHub.start();
-  mirror = await startMirror(
-    hub.registryUrl,
-    { cache: { gcGraceMinutes: 60 }, upstream: hub.trusted },
-    undefined,
-    () => time,
-  );
+  mirror = await startMirror(hub.registryUrl, { cache: { gcGraceMinutes: 60 }, upstream: hub.trusted }, undefined, () => time);
   admin = new AdminClient(mirror.adminSocket);
 });
 
