@@ -87,9 +87,9 @@ export class ReadLeases implements BlobBackend {
 /** The body, releasing the lease once it is written out, streamed to its end or discarded. */
 function leasedBody(body: BlobBody, release: () => void): BlobBody {
   return {
-    async writeTo(out) {
+    async writeTo(out, progress) {
       try {
-        await body.writeTo(out);
+        await body.writeTo(out, progress);
       } finally {
         release();
       }
