@@ -125,6 +125,12 @@ export class MemoryMetadataRepo implements MetadataRepo {
     for (const repo of this.#repositories.values()) repo.blobs.delete(digest);
   }
 
+  async storeUsage(): Promise<{ blobs: number; bytes: number }> {
+    let bytes = 0;
+    for (const row of this.#blobs.values()) bytes += row.size;
+    return { blobs: this.#blobs.size, bytes };
+  }
+
   touchBlob(digest: string): void {
     this.#touchedBlobs.set(digest, this.#now());
   }

@@ -64,6 +64,7 @@ export class SqliteMetadataRepo implements MetadataRepo {
         'INSERT INTO blobs (digest, size, created_at, last_access_at) VALUES (?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET size = excluded.size',
       ),
       blobDelete: p('DELETE FROM blobs WHERE digest = ?'),
+      blobUsage: p('SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM blobs'),
       blobTouch: p('UPDATE blobs SET last_access_at = max(last_access_at, ?) WHERE digest = ?'),
       blobLinked: p('SELECT 1 FROM repository_blobs WHERE repository_id = ? AND blob_digest = ?'),
       blobLink: p('INSERT OR IGNORE INTO repository_blobs (repository_id, blob_digest, linked_at) SELECT ?, digest, ? FROM blobs WHERE digest = ?'),
@@ -201,6 +202,13 @@ export class SqliteMetadataRepo implements MetadataRepo {
 
   forgetBlob(digest: string): Promise<void> {
     return this.#run('forget blob', () => void this.#s.blobDelete!.run(digest));
+  }
+
+  storeUsage(): Promise<{ blobs: number; bytes: number }> {
+    return this.#run('store usage', () => {
+      const row = this.#s.blobUsage!.get() as { blobs: number; bytes: number };
+      return { blobs: row.blobs, bytes: row.bytes };
+    });
   }
 
   touchBlob(digest: string): void {

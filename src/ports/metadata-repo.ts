@@ -76,6 +76,8 @@ export interface MetadataRepo {
   linkBlob(repository: string, digest: string): Promise<void>;
   /** The blob's bytes are gone from the backend: forget the record (and its links). */
   forgetBlob(digest: string): Promise<void>;
+  /** How many blobs are recorded and the sum of their sizes (for metrics, and for eviction to compare with its limit). */
+  storeUsage(): Promise<{ blobs: number; bytes: number }>;
 
   /** Access times are batched in memory (a hit must not cost a write) and written by flushAccessTimes. */
   touchBlob(digest: string): void;
