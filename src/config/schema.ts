@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { byteSize } from './size.js';
 
 /** host:port, [v6]:port or :port. */
 const LISTEN = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/;
@@ -54,6 +55,8 @@ export const configSchema = z
       .default('0.0.0.0:5000'),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** json: one JSON object a line (for collectors); pretty: one readable line per entry (for a terminal). */
+    logFormat: z.enum(['json', 'pretty']).default('json'),
     upstream: z
       .object({
         url: httpUrl.default('https://registry-1.docker.io'),
@@ -98,6 +101,13 @@ export const configSchema = z
     lease: z
       .object({
         ttlMs: z.number().int().min(300).default(15000),
+      })
+      .strict()
+      .prefault({}),
+    /** /readyz answers 503 when the data dir's filesystem has less free space than minFreeBytes (a number or `1GiB`, `500MB`). */
+    health: z
+      .object({
+        minFreeBytes: byteSize.default(2 ** 30),
       })
       .strict()
       .prefault({}),
