@@ -12,6 +12,7 @@ import { parseListen, type Config } from './config/schema.js';
 import { RegistryError } from './errors/registry-error.js';
 import { Fill } from './fill/fill.js';
 import { createApp } from './http/app.js';
+import { ReadinessProbe } from './observability/health.js';
 import type { Lease, LeaseHolder } from './ports/metadata-repo.js';
 import { openServices, type Services } from './services.js';
 
@@ -84,7 +85,14 @@ async function serve(
   if (removed > 0) logger.info({ removed }, 'removed temp files of interrupted fills');
   await removeDeadSockets(paths);
 
-  const app = createApp({ registry: services.registry, logger });
+  const readiness = new ReadinessProbe({
+    metadata: services.metadata,
+    dataDir: paths.root,
+    tmpDir: paths.tmpDir,
+    instance: backend.instance,
+    minFreeBytes: config.health.minFreeBytes,
+  });
+  const app = createApp({ registry: services.registry, logger, metrics: services.metrics, readiness });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   server.on('clientError', answerMalformedRequest);
   const { host, port } = parseListen(config.listen) as { host: string; port: number };

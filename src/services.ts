@@ -7,6 +7,8 @@ import { createFreshnessPolicy } from './core/policy.js';
 import { TagList } from './core/tag-list.js';
 import type { Registry } from './core/types.js';
 import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
+import { Fill } from './fill/fill.js';
+import { createMetrics, registerGauges, type Metrics } from './observability/metrics.js';
 import type { MetadataRepo } from './ports/metadata-repo.js';
 import { FsBlobBackend } from './storage/fs-backend.js';
 import { StoragePaths } from './storage/paths.js';
@@ -21,6 +23,8 @@ export interface Services {
   fills: SingleFlight<BlobFill>;
   upstream: UpstreamClient;
   registry: Registry & { manifests: ManifestCache; blobs: BlobCache };
+  /** This service graph's Prometheus metrics (served by `serve` on /metrics). */
+  metrics: Metrics;
   /** Waits for fills, closes the upstream pool and the metadata store. */
   close(): Promise<void>;
 }
@@ -39,6 +43,8 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   await backend.init();
   const metadata = SqliteMetadataRepo.open(paths.database, now);
   const fills = new SingleFlight<BlobFill>();
+  const metrics = createMetrics();
+  const upstreamLabel = new URL(config.upstream.url).host;
   const upstream = new UpstreamClient({
     url: config.upstream.url,
     credentials:
@@ -50,6 +56,20 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     offline: config.offline,
     logger,
     now,
+    observe: (kind, status, seconds) => {
+      metrics.upstreamRequests.inc({ upstream: upstreamLabel, kind, status: String(status) });
+      metrics.upstreamRequestDuration.observe({ upstream: upstreamLabel, kind }, seconds);
+    },
+  });
+  registerGauges(metrics, {
+    fillsInFlight: () => fills.size,
+    // Fill counts its readers per process: one server per process outside the tests.
+    fillReaders: () => Fill.readers,
+    storeUsage: () => metadata.storeUsage(),
+    rateLimitRemaining: () => {
+      const remaining = upstream.rateLimit.state.remaining;
+      return remaining === undefined ? [] : [{ upstream: upstreamLabel, remaining }];
+    },
   });
   const policy = createFreshnessPolicy(config.upstream.tagTtlSeconds, config.upstream.tagTtlRules, config.offline);
   const deadline = { minMs: config.fills.minSeconds * 1000, minBytesPerSecond: config.fills.minBytesPerSecond };
@@ -66,5 +86,5 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       await upstream.close().catch(() => undefined);
       await metadata.close();
     })());
-  return { paths, metadata, backend, fills, upstream, registry, close };
+  return { paths, metadata, backend, fills, upstream, registry, metrics, close };
 }

@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { CacheStatus } from '../core/types.js';
+import type { Failure } from './failure.js';
 
 /** Typed context for every route: node bindings (for raw streaming) and our variables. */
 export interface AppEnv {
@@ -7,6 +8,10 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     cache: CacheStatus | undefined;
+    /** The response joined a fetch or fill another request had started (metrics). */
+    coalesced: boolean | undefined;
+    /** Why the request failed, for the access log (set by the error handler). */
+    failure: Failure | undefined;
   };
 }
 

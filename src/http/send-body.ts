@@ -15,6 +15,7 @@ export function sendBody(c: Context<AppEnv>, status: number, headers: Record<str
   // setHeader (not writeHead's object) so the access log can read Content-Length back.
   for (const [name, value] of Object.entries(headers)) outgoing.setHeader(name, value);
   outgoing.setHeader('Docker-Distribution-API-Version', API_VERSION);
+  outgoing.setHeader('X-Request-Id', c.get('requestId'));
   outgoing.writeHead(status);
   body.writeTo(outgoing).then(
     () => outgoing.end(),

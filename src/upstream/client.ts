@@ -8,6 +8,7 @@ import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.js';
 import type { ManifestBody, ManifestHead, TagPage, Upstream } from '../core/upstream-port.js';
 import { openBlobStream, type UpstreamBlobStream } from './blob-stream.js';
 import { RateLimitTracker } from './rate-limit.js';
+import { observed, requestKind, type UpstreamObserver } from './observe.js';
 
 export interface UpstreamOptions {
   url: string;
@@ -21,6 +22,8 @@ export interface UpstreamOptions {
   offline?: boolean;
   logger: Logger;
   now?: () => number;
+  /** Told of every request sent upstream (metrics). */
+  observe?: UpstreamObserver | undefined;
 }
 
 export interface UpstreamReply {
@@ -54,12 +57,14 @@ export class UpstreamClient implements Upstream {
   readonly #auth: TokenAuth;
   readonly #logger: Logger;
   readonly #offline: boolean;
+  readonly #observe: UpstreamObserver | undefined;
   readonly rateLimit: RateLimitTracker;
 
   constructor(opts: UpstreamOptions) {
     this.url = new URL(opts.url);
     this.#logger = opts.logger;
     this.#offline = opts.offline ?? false;
+    this.#observe = opts.observe;
     this.rateLimit = new RateLimitTracker(opts.logger, opts.now);
     this.#agent = new Agent({
       connect: { timeout: opts.connectTimeoutMs },
@@ -74,6 +79,7 @@ export class UpstreamClient implements Upstream {
       allowedRealmOrigins: opts.tokenRealmOrigins ?? defaultRealmOrigins(this.url),
       credentials: opts.credentials,
       logger: opts.logger,
+      observe: opts.observe,
     });
   }
 
@@ -141,14 +147,16 @@ export class UpstreamClient implements Upstream {
   async #dispatch(url: URL, method: 'GET' | 'HEAD', headers: Record<string, string>, what: string): Promise<Dispatcher.ResponseData> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#agent.request({ origin: url.origin, path: url.pathname + url.search, method, headers });
+        return await observed(this.#observe, requestKind(method, what), () =>
+          this.#agent.request({ origin: url.origin, path: url.pathname + url.search, method, headers }),
+        );
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
         if (attempt === 0 && RETRYABLE.has(code)) {
           this.#logger.debug({ code, what }, 'upstream connection failed; retrying once');
           continue;
         }
-        throw errorForNetworkFailure(err, what);
+        throw errorForNetworkFailure(err, what, url.host);
       }
     }
   }

@@ -4,6 +4,7 @@ import { parseChallenges, type Challenge } from './challenge.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { TokenCache } from './token-cache.js';
 import { errorForNetworkFailure } from './errors.js';
+import { observed, type UpstreamObserver } from './observe.js';
 import { UpstreamError } from '../errors/upstream-error.js';
 
 export interface Credentials {
@@ -18,6 +19,8 @@ export interface TokenAuthOptions {
   allowedRealmOrigins: readonly string[];
   credentials: Credentials | undefined;
   logger: Logger;
+  /** Told of every token request (metrics). */
+  observe?: UpstreamObserver | undefined;
 }
 
 /**
@@ -98,9 +101,11 @@ export class TokenAuth {
     if (basic) headers.authorization = basic;
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.#opts.dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
+      res = await observed(this.#opts.observe, 'token', () =>
+        this.#opts.dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers }),
+      );
     } catch (err) {
-      throw errorForNetworkFailure(err, 'token realm');
+      throw errorForNetworkFailure(err, 'token realm', url.host);
     }
     if (res.statusCode !== 200) {
       await res.body.dump();
