@@ -13,6 +13,7 @@ import { Fill } from './fill/fill.js';
 import { createApp } from './http/app.js';
 import { nodeListener } from './http/node-listener.js';
 import type { StorageHealth } from './core/storage-health.js';
+import { ReadinessProbe } from './observability/health.js';
 import type { Lease, LeaseHolder } from './ports/metadata-repo.js';
 import { TEMP_MAX_AGE_MS } from './maintenance/maintenance.js';
 import { openServices, type Services } from './services.js';
@@ -87,7 +88,14 @@ async function serve(
   if (removed > 0) logger.info({ removed }, 'removed temp files of interrupted fills');
   await removeDeadSockets(paths);
 
-  const app = createApp({ registry: services.registry, logger });
+  const readiness = new ReadinessProbe({
+    metadata: services.metadata,
+    dataDir: paths.root,
+    tmpDir: paths.tmpDir,
+    instance: backend.instance,
+    minFreeBytes: config.health.minFreeBytes,
+  });
+  const app = createApp({ registry: services.registry, logger, metrics: services.metrics, readiness });
   // A request without Host reaches the listener, which answers it with the OCI error JSON.
   const server = createServer({ requireHostHeader: false }, nodeListener(app, logger));
   server.on('clientError', answerMalformedRequest);

@@ -11,6 +11,8 @@ import { TagList } from './core/tag-list.js';
 import { Maintenance } from './maintenance/maintenance.js';
 import type { Registry } from './core/types.js';
 import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
+import { Fill } from './fill/fill.js';
+import { createMetrics, registerGauges, type Metrics } from './observability/metrics.js';
 import type { MetadataRepo } from './ports/metadata-repo.js';
 import { FsBlobBackend } from './storage/fs-backend.js';
 import { StoragePaths } from './storage/paths.js';
@@ -32,6 +34,8 @@ export interface Services {
   registry: Registry & { manifests: ManifestCache; blobs: BlobCache };
   /** Cancels every fill and fails every upstream request in progress (a shutdown past its deadline); close still follows. */
   abort(reason: Error): void;
+  /** This service graph's Prometheus metrics (served by `serve` on /metrics). */
+  metrics: Metrics;
   /** Waits for fills, closes the upstream pool and the metadata store. */
   close(): Promise<void>;
 }
@@ -50,6 +54,8 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   await backend.init();
   const metadata = SqliteMetadataRepo.open(paths.database, now);
   const fills = new SingleFlight<BlobFill>();
+  const metrics = createMetrics();
+  const upstreamLabel = new URL(config.upstream.url).host;
   const store = new ReadLeases(backend);
   const maintenance = new Maintenance({
     metadata,
@@ -74,6 +80,20 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     offline: config.offline,
     logger,
     now,
+    observe: (kind, status, seconds) => {
+      metrics.upstreamRequests.inc({ upstream: upstreamLabel, kind, status: String(status) });
+      metrics.upstreamRequestDuration.observe({ upstream: upstreamLabel, kind }, seconds);
+    },
+  });
+  registerGauges(metrics, {
+    fillsInFlight: () => fills.size,
+    // Fill counts its readers per process: one server per process outside the tests.
+    fillReaders: () => Fill.readers,
+    storeUsage: () => metadata.storeUsage(),
+    rateLimitRemaining: () => {
+      const remaining = upstream.rateLimit.state.remaining;
+      return remaining === undefined ? [] : [{ upstream: upstreamLabel, remaining }];
+    },
   });
   const policy = createFreshnessPolicy(config.upstream.tagTtlSeconds, config.upstream.tagTtlRules, config.offline);
   const storageHealth = new StorageHealth(logger, now);
@@ -122,5 +142,5 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     registry.blobs.cancelFills(reason);
     upstream.abort(reason);
   };
-  return { paths, metadata, backend, store, maintenance, fills, upstream, storageHealth, registry, abort, close };
+  return { paths, metadata, backend, store, maintenance, fills, upstream, storageHealth, registry, metrics, abort, close };
 }

@@ -11,6 +11,7 @@ export const STORE_OPTIONS = {
   upstream: { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Options;
 
@@ -36,6 +37,7 @@ export function configFrom(values: Values, env: NodeJS.ProcessEnv): Readonly<Con
   if (values.listen !== undefined) flags.listen = values.listen;
   if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  if (values['log-format'] !== undefined) flags.logFormat = values['log-format'];
   if (values.upstream !== undefined) flags.upstream = { url: values.upstream };
   if (values.offline === true) flags.offline = true;
   return loadConfig({ file: values.config as string | undefined, env, flags });

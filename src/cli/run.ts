@@ -24,6 +24,7 @@ Options (each also as an environment variable or config key):
   --upstream URL       the docker.io upstream        CARGOHOLD_UPSTREAM  (default https://registry-1.docker.io)
   --config FILE        YAML config file              CARGOHOLD_CONFIG    (example: config/cargohold.example.yaml)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent   CARGOHOLD_LOG_LEVEL (default info)
+  --log-format FORMAT  json (one object a line) | pretty (readable)  CARGOHOLD_LOG_FORMAT (default json)
   --offline            serve: never contact the upstream; serve only what is cached   CARGOHOLD_OFFLINE=true
 Upstream credentials (raise Docker Hub's rate limits): CARGOHOLD_UPSTREAM_USERNAME, CARGOHOLD_UPSTREAM_PASSWORD.
 

@@ -7,7 +7,7 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
   const { values, positionals } = parseCommand(args, { ...STORE_OPTIONS, listen: { type: 'string' }, offline: { type: 'boolean' } });
   if (positionals.length > 0) throw new UsageError(`serve takes no arguments (got '${positionals.join(' ')}')`);
   const config = configFrom(values, env);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
   let server;
   try {
     server = await startServer(config, logger);

@@ -38,7 +38,7 @@ async function warmOrPin(args: string[], env: NodeJS.ProcessEnv, pin: boolean): 
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     throw new UsageError('--concurrency must be a whole number from 1 to 64');
   const config = configFrom(values, env);
-  const logger = createLogger((values['log-level'] as string | undefined) ?? 'warn', pino.destination(2));
+  const logger = createLogger((values['log-level'] as string | undefined) ?? 'warn', pino.destination(2), config.logFormat);
   const request: WarmRequest = {
     targets: targets.map((t) => ({ image: t.ref.display, platforms: t.platforms })),
     concurrency,

@@ -14,6 +14,7 @@ export const ENV_KEYS: Record<string, string[]> = {
   CARGOHOLD_LISTEN: ['listen'],
   CARGOHOLD_DATA_DIR: ['dataDir'],
   CARGOHOLD_LOG_LEVEL: ['logLevel'],
+  CARGOHOLD_LOG_FORMAT: ['logFormat'],
   CARGOHOLD_UPSTREAM: ['upstream', 'url'],
   CARGOHOLD_UPSTREAM_USERNAME: ['upstream', 'username'],
   CARGOHOLD_UPSTREAM_PASSWORD: ['upstream', 'password'],

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseSize } from './size.js';
+import { byteSize } from './size.js';
 
 /** host:port, [v6]:port or :port. */
 const LISTEN = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/;
@@ -13,16 +13,6 @@ export function parseListen(value: string): { host: string; port: number } | und
 }
 
 const httpUrl = z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
-
-/** A size in bytes: a number, or a string with a unit (`50GiB`, `500MB`). */
-const sizeBytes = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const bytes = parseSize(value);
-  if (bytes === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'must be a size in bytes, or with a unit: 500MB, 50GiB' });
-    return z.NEVER;
-  }
-  return bytes;
-});
 
 /** A tag TTL rule: a glob (`*-alpine`, `latest`) or a regular expression on the tag; first match wins. */
 const tagTtlRule = z
@@ -65,6 +55,8 @@ export const configSchema = z
       .default('0.0.0.0:5000'),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** json: one JSON object a line (for collectors); pretty: one readable line per entry (for a terminal). */
+    logFormat: z.enum(['json', 'pretty']).default('json'),
     upstream: z
       .object({
         url: httpUrl.default('https://registry-1.docker.io'),
@@ -114,7 +106,7 @@ export const configSchema = z
     /** A bounded cache: least recently pulled blobs go first once the store passes maxSizeBytes, down to lowWaterPercent of it. */
     cache: z
       .object({
-        maxSizeBytes: sizeBytes.optional(),
+        maxSizeBytes: byteSize.optional(),
         lowWaterPercent: z.number().int().min(1).max(100).default(90),
         /** Blobs not pulled for this long go whatever the size. */
         maxAgeDays: z.number().positive().optional(),
@@ -133,6 +125,13 @@ export const configSchema = z
     lease: z
       .object({
         ttlMs: z.number().int().min(300).default(15000),
+      })
+      .strict()
+      .prefault({}),
+    /** /readyz answers 503 when the data dir's filesystem has less free space than minFreeBytes (a number or `1GiB`, `500MB`). */
+    health: z
+      .object({
+        minFreeBytes: byteSize.default(2 ** 30),
       })
       .strict()
       .prefault({}),

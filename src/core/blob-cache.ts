@@ -86,9 +86,11 @@ export class BlobCache implements BlobService {
     for (let round = 0; round < 2; round++) {
       const local = (await this.#fromBackend(request)) ?? ((await this.#adoptOrphan(request)) ? await this.#fromBackend(request) : undefined);
       if (local) return local;
-      if (request.head && !this.#fills.current(digest.value)) return this.#headUpstream(request);
+      const joining = this.#fills.current(digest.value) !== undefined;
+      if (request.head && !joining) return this.#headUpstream(request);
       const result = await this.#fromFill(request, await this.#join(request));
-      if (result) return result;
+      // Joined another request's fill while its bytes were still arriving.
+      if (result) return joining && result.cache === 'miss' ? { ...result, coalesced: true } : result;
     }
     throw new RegistryError('UNAVAILABLE', 'the blob was stored and removed while this request looked for it; try again', {
       detail: { digest: digest.value },

@@ -61,7 +61,7 @@ export class ManifestCache implements ManifestService {
       this.#md.touchManifest(digest.value);
       return result(found.manifest, 'hit');
     }
-    return this.#flights.run(`${repository}@${digest.value}`, () => this.#fetch(repository, digest.value, digest));
+    return this.#shared(`${repository}@${digest.value}`, () => this.#fetch(repository, digest.value, digest));
   }
 
   async #byTag(repository: string, tag: string, revalidate = false): Promise<ManifestResult> {
@@ -90,11 +90,18 @@ export class ManifestCache implements ManifestService {
       }
     }
     try {
-      return await this.#flights.run(`${repository}:${tag}`, () => this.#fetch(repository, tag, undefined, tag));
+      return await this.#shared(`${repository}:${tag}`, () => this.#fetch(repository, tag, undefined, tag));
     } catch (err) {
       if (cached) return this.#staleOrThrow(repository, tag, result(cached.manifest, 'hit'), err);
       throw err;
     }
+  }
+
+  /** One fetch per key; a caller that joined one in progress gets its result marked coalesced. */
+  async #shared(key: string, fetch: () => Promise<ManifestResult>): Promise<ManifestResult> {
+    const joined = this.#flights.current(key) !== undefined;
+    const fetched = await this.#flights.run(key, fetch);
+    return joined ? { ...fetched, coalesced: true } : fetched;
   }
 
   async #staleOrThrow(repository: string, tag: string, cached: ManifestResult, err: unknown): Promise<ManifestResult> {

@@ -12,6 +12,8 @@ export interface ManifestResult {
   mediaType: string;
   content: Buffer;
   cache: CacheStatus;
+  /** Joined a fetch another request had started (for metrics; the client sees `miss`). */
+  coalesced?: true;
 }
 
 export interface BlobResult {
@@ -23,6 +25,8 @@ export interface BlobResult {
   /** The body; undefined for HEAD. */
   body: BlobBody | undefined;
   cache: CacheStatus;
+  /** Joined a fill in progress that another request had started (for metrics; the client sees `miss`). */
+  coalesced?: true;
 }
 
 export interface Page {

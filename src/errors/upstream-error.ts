@@ -11,12 +11,14 @@ export type UpstreamFailureReason = 'unreachable' | 'timeout' | 'status' | 'auth
 export class UpstreamError extends RegistryError {
   readonly reason: UpstreamFailureReason;
   readonly upstreamStatus: number | undefined;
+  /** The host that failed to answer (the registry, its CDN or token realm), when known: for the log, never sent to clients. */
+  readonly host: string | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
     reason: UpstreamFailureReason,
-    options: { status?: number; upstreamStatus?: number; headers?: Record<string, string>; cause?: unknown } = {},
+    options: { status?: number; upstreamStatus?: number; headers?: Record<string, string>; cause?: unknown; host?: string } = {},
   ) {
     super(code, message, {
       ...(options.status !== undefined ? { status: options.status } : {}),
@@ -26,6 +28,7 @@ export class UpstreamError extends RegistryError {
     });
     this.reason = reason;
     this.upstreamStatus = options.upstreamStatus;
+    this.host = options.host;
   }
 
   /** True when the upstream said the thing does not exist: nothing stale should hide that. */

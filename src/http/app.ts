@@ -3,18 +3,27 @@ import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import { RegistryError } from '../errors/registry-error.js';
 import type { Registry } from '../core/types.js';
+import type { ReadinessProbe } from '../observability/health.js';
+import type { Metrics } from '../observability/metrics.js';
 import { API_VERSION, type AppEnv } from './env.js';
 import { errorResponse } from './error-response.js';
+import { failureOf } from './failure.js';
 import { accessLog } from './middleware/access-log.js';
+import { requestMetrics } from './middleware/metrics.js';
 import { blobsHandler } from './routes/blobs.js';
 import { catalogHandler, tagsHandler } from './routes/lists.js';
 import { manifestsHandler } from './routes/manifests.js';
 import { referrersHandler } from './routes/referrers.js';
+import { healthzHandler, metricsHandler, readyzHandler } from './routes/observability.js';
 import { matchV2Path } from './v2-path.js';
 
 export interface AppDeps {
   registry: Registry;
   logger: Logger;
+  /** Serves /metrics and counts every request. */
+  metrics?: Metrics;
+  /** Serves /readyz. */
+  readiness?: ReadinessProbe;
 }
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
@@ -35,10 +44,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.use(requestId());
   app.use(accessLog({ logger }));
+  if (deps.metrics) app.use(requestMetrics(deps.metrics));
   app.use(async (c, next) => {
     await next();
     c.res.headers.set('Docker-Distribution-API-Version', API_VERSION);
+    // On every response, errors included (requestId() sets it only on responses made through c).
+    c.res.headers.set('X-Request-Id', c.get('requestId'));
   });
+
+  // Operations endpoints: local state only, never the upstream; no auth yet (client auth is a later issue).
+  if (deps.metrics) app.get('/metrics', metricsHandler(deps.metrics));
+  app.get('/healthz', healthzHandler());
+  if (deps.readiness) app.get('/readyz', readyzHandler(deps.readiness));
 
   app.all('*', async (c) => {
     const path = rawPath(c);
@@ -61,7 +78,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }
   });
 
-  app.onError((err, c) => errorResponse(err, logger, c.req.method === 'HEAD'));
+  app.onError((err, c) => {
+    c.set('failure', failureOf(err));
+    return errorResponse(err, logger, c.req.method === 'HEAD');
+  });
   return app;
 }
 

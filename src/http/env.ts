@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { CacheStatus } from '../core/types.js';
+import type { Failure } from './failure.js';
 
 /** Typed context for every route: node bindings (for raw streaming) and our variables. */
 export interface AppEnv {
@@ -9,6 +10,10 @@ export interface AppEnv {
     cache: CacheStatus | undefined;
     /** Body bytes of a pumped blob response the socket took (the access log says how far a broken one got). */
     sent: { bytes: number } | undefined;
+    /** The response joined a fetch or fill another request had started (metrics). */
+    coalesced: boolean | undefined;
+    /** Why the request failed, for the access log (set by the error handler). */
+    failure: Failure | undefined;
   };
 }
 

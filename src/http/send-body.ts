@@ -31,6 +31,7 @@ export function sendBody(
   // setHeader (not writeHead's object) so the access log can read Content-Length back.
   for (const [name, value] of Object.entries(headers)) outgoing.setHeader(name, value);
   outgoing.setHeader('Docker-Distribution-API-Version', API_VERSION);
+  outgoing.setHeader('X-Request-Id', c.get('requestId'));
   outgoing.writeHead(status);
   if (options.flushHeaders) outgoing.flushHeaders();
   const sent: PumpProgress = { bytes: 0 };

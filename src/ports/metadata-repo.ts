@@ -113,6 +113,8 @@ export interface MetadataRepo {
   linkBlob(repository: string, digest: string): Promise<void>;
   /** The blob's bytes are gone from the backend: forget the record (and its links). */
   forgetBlob(digest: string): Promise<void>;
+  /** How many blobs are recorded and the sum of their sizes (for metrics, and for eviction to compare with its limit). */
+  storeUsage(): Promise<{ blobs: number; bytes: number }>;
 
   /** How many blobs are recorded and their total size (what eviction bounds). */
   storeUsage(): Promise<{ blobs: number; bytes: number }>;

@@ -13,6 +13,7 @@ import { RateLimitTracker } from './rate-limit.js';
 import { Egress, findInternalAddressError } from './egress.js';
 import { routeFor } from './redirect-policy.js';
 import { deadlineSignal, withDeadline } from './deadline.js';
+import { observed, requestKind, type UpstreamObserver } from './observe.js';
 
 export interface UpstreamOptions {
   url: string;
@@ -32,6 +33,8 @@ export interface UpstreamOptions {
   offline?: boolean;
   logger: Logger;
   now?: () => number;
+  /** Told of every request sent upstream (metrics). */
+  observe?: UpstreamObserver | undefined;
 }
 
 export interface UpstreamReply {
@@ -69,6 +72,7 @@ export class UpstreamClient implements Upstream {
   readonly #logger: Logger;
   readonly #offline: boolean;
   readonly #deadlineMs: number;
+  readonly #observe: UpstreamObserver | undefined;
   readonly rateLimit: RateLimitTracker;
 
   constructor(opts: UpstreamOptions) {
@@ -81,6 +85,7 @@ export class UpstreamClient implements Upstream {
     this.#redirectTrust = new Set([this.url.origin, ...(opts.redirectOrigins ?? [])]);
     // A realm trusted only by default (auth.docker.io for Docker Hub) must still be a public host.
     const realmTrust = new Set([this.url.origin, ...(opts.tokenRealmOrigins ?? [])]);
+    this.#observe = opts.observe;
     this.#auth = new TokenAuth({
       dispatcherFor: (url) => this.#egress.realmDispatcher(this.url, url, realmTrust),
       upstreamUrl: this.url,
@@ -88,6 +93,7 @@ export class UpstreamClient implements Upstream {
       credentials: opts.credentials,
       logger: opts.logger,
       deadlineMs: this.#deadlineMs,
+      observe: opts.observe,
     });
   }
 
@@ -207,7 +213,9 @@ export class UpstreamClient implements Upstream {
     const signal = deadlineSignal();
     for (let attempt = 0; ; attempt++) {
       try {
-        return await dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, signal });
+        return await observed(this.#observe, requestKind(method, what), () =>
+          dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, signal }),
+        );
       } catch (err) {
         if (signal?.aborted) throw signal.reason as Error;
         const internal = findInternalAddressError(err);
@@ -217,7 +225,7 @@ export class UpstreamClient implements Upstream {
           this.#logger.debug({ code, what }, 'upstream connection failed; retrying once');
           continue;
         }
-        throw errorForNetworkFailure(err, what);
+        throw errorForNetworkFailure(err, what, url.host);
       }
     }
   }

@@ -36,12 +36,12 @@ export function errorForUpstreamStatus(
   return new UpstreamError('UNAVAILABLE', `upstream answered with unexpected status ${status}`, 'status', { status: 502, upstreamStatus: status });
 }
 
-/** Maps a network-level failure (undici error codes) onto 503 UNAVAILABLE. */
-export function errorForNetworkFailure(err: unknown, what: string): UpstreamError {
+/** Maps a network-level failure (undici error codes) onto 503 UNAVAILABLE; host: the one that failed, for the log. */
+export function errorForNetworkFailure(err: unknown, what: string, host?: string): UpstreamError {
   const code = (err as { code?: string } | null)?.code ?? '';
   const timeout = /TIMEOUT/.test(code);
   const message = timeout ? `upstream timed out (${what})` : `upstream unreachable (${what}): ${code || (err as Error)?.message || 'error'}`;
-  return new UpstreamError('UNAVAILABLE', message, timeout ? 'timeout' : 'unreachable', { cause: err });
+  return new UpstreamError('UNAVAILABLE', message, timeout ? 'timeout' : 'unreachable', { cause: err, ...(host ? { host } : {}) });
 }
 
 export function headerValue(value: string | string[] | undefined): string | undefined {

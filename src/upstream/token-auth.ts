@@ -4,6 +4,7 @@ import { parseChallenges, type Challenge } from './challenge.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { TokenCache } from './token-cache.js';
 import { errorForNetworkFailure } from './errors.js';
+import { observed, type UpstreamObserver } from './observe.js';
 import { UpstreamError } from '../errors/upstream-error.js';
 import { findInternalAddressError } from './egress.js';
 import { deadlineSignal, withDeadline } from './deadline.js';
@@ -26,6 +27,8 @@ export interface TokenAuthOptions {
   logger: Logger;
   /** Total time a token fetch may take (shared by its callers, so it has its own deadline). */
   deadlineMs?: number;
+  /** Told of every token request (metrics). */
+  observe?: UpstreamObserver | undefined;
 }
 
 /** Remembered challenges are per repository scope; past this many, the oldest are forgotten. */
@@ -135,13 +138,15 @@ export class TokenAuth {
     if (basic) headers.authorization = basic;
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.#opts.dispatcherFor(url).request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: 'GET',
-        headers,
-        signal: deadlineSignal(),
-      });
+      res = await observed(this.#opts.observe, 'token', () =>
+        this.#opts.dispatcherFor(url).request({
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method: 'GET',
+          headers,
+          signal: deadlineSignal(),
+        }),
+      );
     } catch (err) {
       const internal = findInternalAddressError(err);
       if (internal) {
@@ -151,7 +156,7 @@ export class TokenAuth {
         );
         throw new UpstreamError('UNAVAILABLE', 'upstream token realm refused: not a public address', 'refused', { status: 502 });
       }
-      throw errorForNetworkFailure(err, 'token realm');
+      throw errorForNetworkFailure(err, 'token realm', url.host);
     }
     if (res.statusCode !== 200) {
       await res.body.dump();

@@ -332,6 +332,21 @@ export function metadataRepoContract(name: string, make: (now: () => number) => 
         expect(await repo.findBlob('two', d)).toEqual({ size: 7, linked: false });
         await repo.forgetBlob(blobDigest('never recorded')); // fine
       });
+
+      it('storeUsage counts each recorded blob once and sums the sizes, whatever its links; manifests are not blobs', async () => {
+        expect(await repo.storeUsage()).toEqual({ blobs: 0, bytes: 0 });
+        const [a, b, big] = [blobDigest('usage a'), blobDigest('usage b'), blobDigest('usage big')];
+        await repo.recordBlob(a, 1000, ['one', 'two']);
+        await repo.recordBlob(b, 24, []);
+        await repo.linkBlob('three', a);
+        await repo.recordBlob(a, 1000, ['four']); // recorded again: still one blob
+        await repo.recordManifest('one', manifest('usage'), 'latest');
+        expect(await repo.storeUsage()).toEqual({ blobs: 2, bytes: 1024 });
+        await repo.recordBlob(big, 5 * 2 ** 30, ['one']); // past 32 bits
+        expect(await repo.storeUsage()).toEqual({ blobs: 3, bytes: 5 * 2 ** 30 + 1024 });
+        await repo.forgetBlob(a);
+        expect(await repo.storeUsage()).toEqual({ blobs: 2, bytes: 5 * 2 ** 30 + 24 });
+      });
     });
 
     describe('access times', () => {

@@ -13,6 +13,7 @@ export function blobsHandler(blobs: BlobService) {
     const head = c.req.method === 'HEAD';
     const result = await blobs.get(repository, digest, { head, range: c.req.header('range') });
     c.set('cache', result.cache);
+    c.set('coalesced', result.coalesced === true);
     const headers: Record<string, string> = {
       'Content-Type': 'application/octet-stream',
       'Docker-Content-Digest': result.digest,

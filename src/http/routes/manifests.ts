@@ -12,6 +12,7 @@ export function manifestsHandler(manifests: ManifestService) {
     const reference = parseManifestReference(rawReference);
     const result = await negotiate(await manifests.get(repository, reference), c.req.header('accept'), repository, manifests);
     c.set('cache', result.cache);
+    c.set('coalesced', result.coalesced === true);
     const headers = {
       'Content-Type': result.mediaType,
       'Content-Length': String(result.content.length),
