@@ -94,6 +94,7 @@ async function serve(
     tmpDir: paths.tmpDir,
     instance: backend.instance,
     minFreeBytes: config.health.minFreeBytes,
+    storage: services.storageHealth,
   });
   const app = createApp({ registry: services.registry, logger, metrics: services.metrics, readiness });
   // A request without Host reaches the listener, which answers it with the OCI error JSON.

@@ -65,6 +65,14 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     config,
     logger,
     now,
+    onEvicted: (report) => {
+      metrics.evictedBlobs.inc(report.evicted);
+      metrics.evictedBytes.inc(report.evictedBytes);
+    },
+    onCollected: (report) => {
+      metrics.gcRuns.inc();
+      metrics.gcFreedBytes.inc(report.unreferenced.bytes);
+    },
   });
   const upstream = new UpstreamClient({
     url: config.upstream.url,

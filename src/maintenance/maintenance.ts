@@ -18,6 +18,9 @@ export interface MaintenanceOptions {
   config: Readonly<Config>;
   logger: Logger;
   now?: () => number;
+  /** Told of every real (not dry) eviction and GC run (metrics). */
+  onEvicted?: (report: EvictionReport) => void;
+  onCollected?: (report: GcReport) => void;
 }
 
 /**
@@ -54,13 +57,19 @@ export class Maintenance {
   /** Evicts what the policy says (a dry run only reports it). Runs one at a time. */
   evict(options: { dryRun: boolean } = { dryRun: false }): Promise<EvictionReport> {
     if (options.dryRun) return this.evictor.run(options);
-    this.#eviction ??= this.evictor.run(options).finally(() => {
-      this.#eviction = undefined;
-      if (this.#again) {
-        this.#again = false;
-        this.evictSoon();
-      }
-    });
+    this.#eviction ??= this.evictor
+      .run(options)
+      .then((report) => {
+        this.#opts.onEvicted?.(report);
+        return report;
+      })
+      .finally(() => {
+        this.#eviction = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.evictSoon();
+        }
+      });
     return this.#eviction;
   }
 
@@ -89,7 +98,12 @@ export class Maintenance {
         options,
       );
     if (options.dryRun) return run();
-    this.#gc ??= run().finally(() => (this.#gc = undefined));
+    this.#gc ??= run()
+      .then((report) => {
+        this.#opts.onCollected?.(report);
+        return report;
+      })
+      .finally(() => (this.#gc = undefined));
     return this.#gc;
   }
 

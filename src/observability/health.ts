@@ -14,7 +14,14 @@ export interface Readiness {
     metadata: CheckResult;
     dataDir: CheckResult;
     diskSpace: CheckResult & { freeBytes?: number; minFreeBytes: number };
+    /** Whether the mirror's own writes of fetched content have been failing (it passes content through unstored then). */
+    storage: CheckResult;
   };
+}
+
+interface AreaState {
+  writable: boolean;
+  failure: { operation: string; code: string | undefined } | undefined;
 }
 
 export interface ReadinessOptions {
@@ -26,6 +33,8 @@ export interface ReadinessOptions {
   /** Our instance id, in the probe's name (a leftover is removed by the start-up sweep of tmp/). */
   instance: string;
   minFreeBytes: number;
+  /** The state of the mirror's own writes (core/storage-health.ts), when known. */
+  storage?: { snapshot(): { writable: boolean; blobs: AreaState; metadata: AreaState } } | undefined;
   /** A check that has not answered by then fails (a hung disk must not hang the probe). */
   timeoutMs?: number;
 }
@@ -50,7 +59,20 @@ export class ReadinessProbe {
       settle(() => this.#writeProbe(), timeout),
       this.#diskSpace(timeout),
     ]);
-    return { ready: metadata.ok && dataDir.ok && diskSpace.ok, checks: { metadata, dataDir, diskSpace } };
+    const storage = this.#storage();
+    return { ready: metadata.ok && dataDir.ok && diskSpace.ok && storage.ok, checks: { metadata, dataDir, diskSpace, storage } };
+  }
+
+  /** Recent writes of fetched blobs or their records failed (and none has worked since): not ready. */
+  #storage(): CheckResult {
+    const snapshot = this.#opts.storage?.snapshot();
+    if (!snapshot || snapshot.writable) return { ok: true };
+    const failing = (['blobs', 'metadata'] as const).filter((area) => !snapshot[area].writable);
+    const why = failing.map((area) => {
+      const failure = snapshot[area].failure;
+      return `${area}: ${failure ? `${failure.operation}${failure.code ? ` (${failure.code})` : ''}` : 'not writable'}`;
+    });
+    return { ok: false, error: `the mirror's writes are failing, content is passed through unstored: ${why.join('; ')}` };
   }
 
   async #metadata(): Promise<void> {

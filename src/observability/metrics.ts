@@ -19,6 +19,10 @@ export interface Metrics {
   readonly servedBytes: Counter<'source'>;
   readonly upstreamRequests: Counter<'upstream' | 'kind' | 'status'>;
   readonly upstreamRequestDuration: Histogram<'upstream' | 'kind'>;
+  readonly evictedBlobs: Counter;
+  readonly evictedBytes: Counter;
+  readonly gcRuns: Counter;
+  readonly gcFreedBytes: Counter;
   /** The text exposition format's content type. */
   readonly contentType: string;
   /** Everything /metrics shows: this registry and the process's default metrics. */
@@ -98,6 +102,14 @@ export function createMetrics(): Metrics {
       help: "Time until the upstream's response headers (or its failure), by upstream and kind.",
       labelNames: ['upstream', 'kind'],
       buckets: UPSTREAM_BUCKETS,
+      registers,
+    }),
+    evictedBlobs: new Counter({ name: 'cargohold_evictions_total', help: 'Blobs evicted by the cache policy (size cap, age limit).', registers }),
+    evictedBytes: new Counter({ name: 'cargohold_evicted_bytes_total', help: 'Bytes of the blobs evicted by the cache policy.', registers }),
+    gcRuns: new Counter({ name: 'cargohold_gc_runs_total', help: 'Garbage collection runs (not dry runs).', registers }),
+    gcFreedBytes: new Counter({
+      name: 'cargohold_gc_freed_bytes_total',
+      help: 'Bytes of unreferenced blobs removed by garbage collection.',
       registers,
     }),
     contentType: registry.contentType,

@@ -54,6 +54,7 @@ describe('/healthz and /readyz', () => {
       metadata: { ok: true },
       dataDir: { ok: true },
       diskSpace: { ok: true, freeBytes: body.checks.diskSpace.freeBytes, minFreeBytes: 2 ** 30 },
+      storage: { ok: true },
     });
     expect(body.checks.diskSpace.freeBytes).toBeGreaterThanOrEqual(2 ** 30);
     expect(readdirSync(join(mirror.dataDir, 'tmp'))).toEqual([]); // the write probe is gone

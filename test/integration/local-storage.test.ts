@@ -83,11 +83,20 @@ describe('a full disk is the operator’s problem: pulls go on, the bytes pass t
     expect(logged(mirror, 'storage still degraded: ENOSPC')).toBe(1);
     expect(logged(mirror, 'blob fill failed; nothing stored')).toBe(0);
     const degraded = mirror.logs.find((l) => l.msg === 'storage degraded: ENOSPC');
-    expect([degraded?.level, degraded?.area, degraded?.reason, degraded?.digest]).toEqual([40, 'blobs', 'no-space', layer.digest]);
+    expect([degraded?.level, degraded?.area, degraded?.reason, degraded?.digest]).toEqual(['warn', 'blobs', 'no-space', layer.digest]);
     expect(mirror.storageHealth.snapshot()).toMatchObject({
       writable: false,
       blobs: { writable: false, failure: { operation: 'write temp file', reason: 'no-space', code: 'ENOSPC' } },
       metadata: { writable: true },
+    });
+    // /readyz says so (the tmpfs is also under health.minFreeBytes: only the storage check is asserted here).
+    const unready = await http(mirror.url, '/readyz');
+    const checks = unready.json<{ failed: string[]; checks: { storage: { ok: boolean; error?: string } } }>();
+    expect(unready.status).toBe(503);
+    expect(checks.failed).toContain('storage');
+    expect(checks.checks.storage).toEqual({
+      ok: false,
+      error: "the mirror's writes are failing, content is passed through unstored: blobs: write temp file (ENOSPC)",
     });
 
     rmSync(filler);
@@ -98,6 +107,7 @@ describe('a full disk is the operator’s problem: pulls go on, the bytes pass t
     expect(existsSync(blobPath(dir, layer.digest))).toBe(true);
     expect(logged(mirror, 'storage writable again')).toBe(1);
     expect(mirror.storageHealth.writable).toBe(true);
+    expect((await http(mirror.url, '/readyz')).json<{ checks: { storage: unknown } }>().checks.storage).toEqual({ ok: true });
     const hit = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
     expect([hit.status, hit.headers['x-cargohold-cache'], hit.sha256()]).toEqual([200, 'hit', layer.digest]);
     expect(cdnGets(layer.digest)).toBe(3);

@@ -18,7 +18,7 @@ const extra: Mirror[] = [];
 beforeEach(async () => {
   time = Date.UTC(2026, 0, 1);
   hub = await FakeHub.start();
-  mirror = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl], tagTtlSeconds: 60 } }, undefined, () => time);
+  mirror = await startMirror(hub.registryUrl, { upstream: { ...hub.trusted, tagTtlSeconds: 60 } }, undefined, () => time);
 });
 
 afterEach(async () => {
@@ -182,7 +182,7 @@ describe('/metrics', () => {
     expect(after.get('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
     expect(after.text).toMatch(/^# TYPE cargohold_http_requests_total counter$/m);
 
-    const other = await startMirror(hub.registryUrl, { upstream: { tokenRealmOrigins: [hub.realmUrl] } });
+    const other = await startMirror(hub.registryUrl, { upstream: hub.trusted });
     extra.push(other);
     expect((await scrape(other.url)).all('cargohold_cache_requests_total')).toEqual({});
     expect((await scrape(other.url)).count('cargohold_http_requests_total', { route: MANIFESTS, method: 'GET', status: '404' })).toBe(0);

@@ -52,7 +52,7 @@ function pushed(): { repo: string; digest: string } {
 
 function refusalLogged(m: Mirror, target: string): boolean {
   return m.logs.lines.some(
-    (l) => l.level === 40 && String(l.msg).startsWith('refusing upstream redirect target') && String(l.target).startsWith(target),
+    (l) => l.level === 'warn' && String(l.msg).startsWith('refusing upstream redirect target') && String(l.target).startsWith(target),
   );
 }
 
