@@ -36,6 +36,8 @@ export interface Services {
   abort(reason: Error): void;
   /** This service graph's Prometheus metrics (served by `serve` on /metrics). */
   metrics: Metrics;
+  /** When this service graph was built (ms since the epoch, the services' clock). */
+  startedAt: number;
   /** Waits for fills, closes the upstream pool and the metadata store. */
   close(): Promise<void>;
 }
@@ -55,6 +57,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   const metadata = SqliteMetadataRepo.open(paths.database, now);
   const fills = new SingleFlight<BlobFill>();
   const metrics = createMetrics();
+  const startedAt = now();
   const upstreamLabel = new URL(config.upstream.url).host;
   const store = new ReadLeases(backend);
   const maintenance = new Maintenance({
@@ -150,5 +153,5 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     registry.blobs.cancelFills(reason);
     upstream.abort(reason);
   };
-  return { paths, metadata, backend, store, maintenance, fills, upstream, storageHealth, registry, metrics, abort, close };
+  return { paths, metadata, backend, store, maintenance, fills, upstream, storageHealth, registry, metrics, startedAt, abort, close };
 }

@@ -9,6 +9,7 @@ import type { HolderRole } from './admin-client.js';
 import { ImageRefError, parseImageRef } from '../warm/image-ref.js';
 import { runWarmJob, type WarmJobEvent } from '../warm/warm-job.js';
 import { collectStats } from '../maintenance/stats.js';
+import { trafficSinceStart } from '../observability/traffic.js';
 import { runGc } from '../maintenance/run-gc.js';
 import type { VerifyEvent } from './admin-client.js';
 
@@ -94,7 +95,9 @@ function routeCommands(app: Hono, services: Services, logger: Logger): void {
     });
   });
 
-  app.get('/v1/stats', async (c) => c.json(await collectStats(services.metadata)));
+  app.get('/v1/stats', async (c) =>
+    c.json({ ...(await collectStats(services.metadata)), traffic: await trafficSinceStart(services.metrics, services.startedAt) }),
+  );
   app.get('/v1/images', async (c) => c.json(await services.metadata.listImages(c.req.query('repository'))));
 
   app.get('/v1/pins', async (c) => c.json(await services.metadata.listPins()));

@@ -130,6 +130,14 @@ export async function statsCommand(args: string[], env: NodeJS.ProcessEnv): Prom
   print(`stored        ${formatBytes(inv.bytes)}`);
   print(`pinned        ${stats.pins}`);
   print(`last pulled   ${stats.lastPulledAt === undefined ? 'never' : new Date(stats.lastPulledAt).toISOString()}`);
+  const traffic = stats.traffic;
+  if (traffic) {
+    const r = traffic.responses;
+    const ratio = traffic.hitRatio === undefined ? 'n/a' : `${(traffic.hitRatio * 100).toFixed(1)}%`;
+    print(`since start   ${new Date(traffic.since).toISOString()} (the running server)`);
+    print(`  responses   ${r.hit} hit, ${r.miss} miss, ${r.coalesced} coalesced, ${r.stale} stale; hit ratio ${ratio}`);
+    print(`  served      ${formatBytes(traffic.bytesFromCache)} from the cache, ${formatBytes(traffic.bytesFromUpstream)} as fetched`);
+  }
   if (stats.largest.length > 0) {
     print('largest images:');
     for (const image of stats.largest) print(`  ${image.repository}:${image.tag}  ${formatBytes(image.storedBytes)}`);

@@ -1,3 +1,4 @@
+import type { TrafficSinceStart } from '../observability/traffic.js';
 import type { ImageEntry, Inventory, MetadataRepo } from '../ports/metadata-repo.js';
 
 export interface StoreStats {
@@ -7,6 +8,8 @@ export interface StoreStats {
   largest: ImageEntry[];
   /** When any image was last pulled (ms since the epoch); undefined for an empty store. */
   lastPulledAt: number | undefined;
+  /** What the running server served since it started (absent when read with no server running). */
+  traffic?: TrafficSinceStart;
 }
 
 const LARGEST = 10;

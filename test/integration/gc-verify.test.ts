@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, utimesSync, w
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/admin/admin-client.js';
+import type { StoreStats } from '../../src/maintenance/stats.js';
 import { image, randomLayer, type Image } from '../fixtures/images.js';
 import { startCli } from '../support/cli-process.js';
 import { FakeHub } from '../support/fake-hub.js';
@@ -152,8 +153,17 @@ describe('the maintenance CLI', () => {
     const ls = await run('ls', 'app');
     expect(ls.code).toBe(0);
     expect(ls.stdout).toMatch(new RegExp(`^library/app:1\\t${img.manifest.digest}\\t20\\.\\d kB\\t\\d{4}-`, 'm'));
-    const stats = JSON.parse((await run('stats', '--json')).stdout) as { inventory: { blobs: number; bytes: number } };
-    expect(stats.inventory).toMatchObject({ blobs: 2, bytes: img.blobs.reduce((n, b) => n + b.size, 0) });
+    const stats = JSON.parse((await run('stats', '--json')).stdout) as StoreStats;
+    const blobBytes = img.blobs.reduce((n, b) => n + b.size, 0);
+    expect(stats.inventory).toMatchObject({ blobs: 2, bytes: blobBytes });
+    // The pull: HEAD of the tag (fetched: a miss), the manifest by digest (a hit), two blobs (misses).
+    expect(stats.traffic).toMatchObject({
+      responses: { hit: 1, miss: 3, coalesced: 0, stale: 0 },
+      hitRatio: 0.25,
+      bytesFromCache: img.manifest.size,
+      bytesFromUpstream: blobBytes,
+    });
+    expect((await run('stats')).stdout).toMatch(/^ {2}responses {3}1 hit, 3 miss, 0 coalesced, 0 stale; hit ratio 25\.0%$/m);
 
     // Directly, with the server stopped (the data dir kept).
     await mirror.close();
