@@ -6,8 +6,25 @@ import { listenAdmin } from '../admin/admin-server.js';
 import { FILLER_LEASE, HeldLease } from '../admin/lease.js';
 import { adminSocketPath } from '../admin/socket-path.js';
 import type { Config } from '../config/schema.js';
+import { StorageError } from '../errors/storage-error.js';
 import type { Lease, MetadataRepo } from '../ports/metadata-repo.js';
 import { openMetadata, openServices, type Services } from '../services.js';
+import { EnvironmentError } from './common.js';
+import { checkDataDir, explainOpenFailure } from './data-dir-check.js';
+
+/**
+ * Opens what a command needs of an existing data dir; an unusable one (missing, a file,
+ * read-only, a corrupt database) is an EnvironmentError saying so in one line.
+ */
+async function opening<T>(config: Readonly<Config>, open: () => Promise<T>): Promise<T> {
+  const dir = config.dataDir;
+  await checkDataDir(dir, { create: false, missing: `no data dir at ${dir}; start \`cargohold serve --data-dir ${dir}\` first or check the path` });
+  try {
+    return await open();
+  } catch (err) {
+    throw err instanceof StorageError ? new EnvironmentError(explainOpenFailure(err, dir), { cause: err }) : err;
+  }
+}
 
 /** A running server's admin API, if a server holds the data dir and answers. */
 async function liveServer(lease: Lease | undefined): Promise<AdminClient | undefined> {
@@ -27,11 +44,11 @@ export async function onDataDir<T>(
   logger: Logger,
   work: { remote: (client: AdminClient) => Promise<T>; local: (services: Services) => Promise<T> },
 ): Promise<T> {
-  const { metadata } = await openMetadata(config);
+  const { metadata } = await opening(config, () => openMetadata(config));
   const server = await liveServer(await metadata.currentLease(FILLER_LEASE).finally(() => metadata.close()));
   if (server) return work.remote(server);
 
-  const services = await openServices(config, logger);
+  const services = await opening(config, () => openServices(config, logger));
   try {
     const socket = adminSocketPath(services.paths, services.backend.instance);
     const command = process.argv[2] ?? 'command';
@@ -67,7 +84,7 @@ export async function onMetadata<T>(
   config: Readonly<Config>,
   work: { remote: (client: AdminClient) => Promise<T>; local: (metadata: MetadataRepo) => Promise<T> },
 ): Promise<T> {
-  const { metadata } = await openMetadata(config);
+  const { metadata } = await opening(config, () => openMetadata(config));
   try {
     const server = await liveServer(await metadata.currentLease(FILLER_LEASE));
     return server ? await work.remote(server) : await work.local(metadata);

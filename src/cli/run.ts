@@ -1,4 +1,4 @@
-import { guard, UsageError } from './common.js';
+import { guard, UsageError, wantsDetails } from './common.js';
 import { gcCommand, lsCommand, statsCommand, verifyCommand } from './maintenance.js';
 import { pinsCommand, unpinCommand } from './pins.js';
 import { serveCommand } from './serve.js';
@@ -27,6 +27,9 @@ Options (each also as an environment variable or config key):
   --log-format FORMAT  json (one object a line) | pretty (readable)  CARGOHOLD_LOG_FORMAT (default json)
   --offline            serve: never contact the upstream; serve only what is cached   CARGOHOLD_OFFLINE=true
 Upstream credentials (raise Docker Hub's rate limits): CARGOHOLD_UPSTREAM_USERNAME, CARGOHOLD_UPSTREAM_PASSWORD.
+
+Options for serve:
+  --no-create          refuse to start if the data dir does not exist (other commands always refuse)
 
 Options for warm and pin:
   --platform OS/ARCH[/VARIANT]   platform to fetch from a multi-arch image (repeatable; default: this host's)
@@ -64,8 +67,11 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
     return 0;
   }
   const run = COMMANDS[command];
-  return guard(async () => {
-    if (!run) throw new UsageError(command.startsWith('-') ? `Unknown option '${command}'` : `unknown command '${command}'`);
-    return run(rest, env);
-  });
+  return guard(
+    async () => {
+      if (!run) throw new UsageError(command.startsWith('-') ? `Unknown option '${command}'` : `unknown command '${command}'`);
+      return run(rest, env);
+    },
+    { details: wantsDetails(rest, env) },
+  );
 }

@@ -1,28 +1,45 @@
+import { StorageError } from '../errors/storage-error.js';
 import { startServer } from '../main.js';
 import { createLogger } from '../util/logger.js';
 import { configFrom, parseCommand, STORE_OPTIONS, UsageError } from './common.js';
+import { checkDataDir, explainOpenFailure } from './data-dir-check.js';
 
 /** `cargohold serve`: runs the mirror until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values, positionals } = parseCommand(args, { ...STORE_OPTIONS, listen: { type: 'string' }, offline: { type: 'boolean' } });
+  const { values, positionals } = parseCommand(args, {
+    ...STORE_OPTIONS,
+    listen: { type: 'string' },
+    offline: { type: 'boolean' },
+    'no-create': { type: 'boolean' },
+  });
   if (positionals.length > 0) throw new UsageError(`serve takes no arguments (got '${positionals.join(' ')}')`);
   const config = configFrom(values, env);
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
+  const dir = config.dataDir;
+  // Signals are caught from the start: one arriving between the "listening" line and the end of start-up still shuts down gracefully.
+  let early: NodeJS.Signals | undefined;
+  let stop = (signal: NodeJS.Signals) => void (early ??= signal);
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
   let server;
   try {
+    // The one command that creates a missing data dir (a first start), unless told not to.
+    await checkDataDir(dir, { create: values['no-create'] !== true, missing: `no data dir at ${dir} (--no-create); create it or check the path` });
     server = await startServer(config, logger);
   } catch (err) {
-    process.stderr.write(`cargohold: cannot start: ${(err as Error).message}\n`);
+    logger.debug({ err }, 'cannot start');
+    const message = err instanceof StorageError ? explainOpenFailure(err, dir) : (err as Error).message.split('\n')[0];
+    process.stderr.write(`cargohold: cannot start: ${message}\n`);
     return 1;
   }
+  const running = server;
   await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+    stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'signal received');
       process.once(signal, () => process.exit(130)); // a second signal stops at once
-      void server.close().then(resolve);
+      void running.close().then(resolve);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    if (early) stop(early);
   });
   return 0;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ const children: Array<ReturnType<typeof startCli>> = [];
 beforeEach(async () => {
   hub = await FakeHub.start();
   dir = mkdtempSync(join(tmpdir(), 'cargohold-warm-'));
+  mkdirSync(join(dir, 'data')); // only serve creates a data dir: warm and pin refuse a missing one
   configFile = join(dir, 'cargohold.yaml');
   writeFileSync(
     configFile,

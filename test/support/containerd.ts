@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clientConfig } from './client-config.js';
 import { run, startDaemon, unmountUnder, type Daemon } from './peers.js';
 import { waitFor } from './wait.js';
 
@@ -11,7 +12,7 @@ export interface Containerd {
   stop(): Promise<void>;
 }
 
-/** containerd (CRI off) with state in dir, and a certs.d/docker.io/hosts.toml pointing at the mirror. */
+/** containerd (CRI off) with state in dir, and a certs.d/docker.io/hosts.toml pointing at the mirror (config/clients/containerd-hosts.toml). */
 export async function startContainerd(dir: string, mirrorHost: string): Promise<Containerd> {
   const root = join(dir, 'containerd');
   const certs = join(dir, 'certs.d');
@@ -29,10 +30,7 @@ export async function startContainerd(dir: string, mirrorHost: string): Promise<
       `  address = "${socket}"`,
     ].join('\n'),
   );
-  writeFileSync(
-    join(certs, 'docker.io', 'hosts.toml'),
-    ['server = "https://registry-1.docker.io"', `[host."http://${mirrorHost}"]`, '  capabilities = ["pull", "resolve"]'].join('\n'),
-  );
+  writeFileSync(join(certs, 'docker.io', 'hosts.toml'), clientConfig('containerd-hosts.toml', mirrorHost));
   const daemon = startDaemon('containerd', ['--config', join(dir, 'containerd.toml')], join(dir, 'containerd.log'));
   const ctr = async (...args: string[]) => (await run('ctr', ['-a', socket, ...args], { timeoutMs: 240_000 })).stdout;
   const stop = async () => {

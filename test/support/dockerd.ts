@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clientConfig } from './client-config.js';
 import { run, startDaemon, unmountUnder, type Daemon } from './peers.js';
 import { waitFor } from './wait.js';
 
@@ -11,7 +12,7 @@ export interface Dockerd {
 
 /**
  * A real dockerd (vfs storage, no iptables or bridge, its own data-root and socket)
- * whose registry-mirrors point at the mirror, as ../shared/PEERS.md describes.
+ * whose registry-mirrors point at the mirror (config/clients/docker-daemon.json), as ../shared/PEERS.md describes.
  */
 export async function startDockerd(dir: string, mirrorHost: string): Promise<Dockerd> {
   const root = join(dir, 'docker');
@@ -28,8 +29,7 @@ export async function startDockerd(dir: string, mirrorHost: string): Promise<Doc
     'ip-forward': false,
     'ip-masq': false,
     bridge: 'none',
-    'registry-mirrors': [`http://${mirrorHost}`],
-    'insecure-registries': [mirrorHost],
+    ...(JSON.parse(clientConfig('docker-daemon.json', mirrorHost)) as Record<string, unknown>), // registry-mirrors, insecure-registries
     features: { buildkit: false },
   };
   writeFileSync(join(dir, 'daemon.json'), JSON.stringify(config));

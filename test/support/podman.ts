@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clientConfig } from './client-config.js';
 import { run, unmountUnder } from './peers.js';
 
 export interface Podman {
@@ -7,22 +8,14 @@ export interface Podman {
   cleanup(): Promise<void>;
 }
 
-/** podman (no daemon) with its own registries.conf mirroring docker.io to the mirror, vfs storage in dir. */
+/** podman (no daemon) with its own registries.conf mirroring docker.io to the mirror (config/clients/podman-registries.conf), vfs storage in dir. */
 export function setupPodman(dir: string, mirrorHost: string): Podman {
   const root = join(dir, 'podman');
   mkdirSync(root, { recursive: true });
   writeFileSync(
     join(root, 'registries.conf'),
-    [
-      'unqualified-search-registries = ["docker.io"]',
-      'short-name-mode = "permissive"',
-      '[[registry]]',
-      'prefix = "docker.io"',
-      'location = "docker.io"',
-      '[[registry.mirror]]',
-      `location = "${mirrorHost}"`,
-      'insecure = true',
-    ].join('\n'),
+    // Top-level keys go before the snippet's tables.
+    ['short-name-mode = "permissive"', clientConfig('podman-registries.conf', mirrorHost)].join('\n'),
   );
   writeFileSync(
     join(root, 'storage.conf'),
