@@ -69,10 +69,12 @@ export async function guard(body: () => Promise<number>, options: { details?: bo
       return 1;
     }
     write(`cargohold: unexpected error: ${firstLine(err)}\n`);
-    write(options.details ? `${inspect(err)}\n` : '(run with --log-level debug for details)\n');
+    write(options.details ? `${inspect(err)}\n` : DETAILS_HINT);
     return 1;
   }
 }
+
+export const DETAILS_HINT = '(run with --log-level debug for details)\n';
 
 function firstLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);

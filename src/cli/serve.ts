@@ -1,8 +1,16 @@
+import { inspect } from 'node:util';
 import { StorageError } from '../errors/storage-error.js';
-import { startServer } from '../main.js';
+import { DataDirInUse, startServer } from '../main.js';
 import { createLogger } from '../util/logger.js';
-import { configFrom, parseCommand, STORE_OPTIONS, UsageError } from './common.js';
+import { configFrom, DETAILS_HINT, EnvironmentError, parseCommand, STORE_OPTIONS, UsageError } from './common.js';
 import { checkDataDir, explainOpenFailure } from './data-dir-check.js';
+
+/** A failure to start that its one line explains: what the machine refused (the data dir, the port, another server). */
+function expected(err: unknown): boolean {
+  if (err instanceof EnvironmentError || err instanceof StorageError || err instanceof DataDirInUse) return true;
+  const { code, syscall } = (err ?? {}) as { code?: unknown; syscall?: unknown };
+  return typeof code === 'string' && typeof syscall === 'string'; // a system call's failure: EADDRINUSE, EACCES on the port
+}
 
 /** `cargohold serve`: runs the mirror until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -27,9 +35,10 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
     await checkDataDir(dir, { create: values['no-create'] !== true, missing: `no data dir at ${dir} (--no-create); create it or check the path` });
     server = await startServer(config, logger);
   } catch (err) {
-    logger.debug({ err }, 'cannot start');
-    const message = err instanceof StorageError ? explainOpenFailure(err, dir) : (err as Error).message.split('\n')[0];
+    const message = err instanceof StorageError ? explainOpenFailure(err, dir) : (err instanceof Error ? err.message : String(err)).split('\n')[0];
     process.stderr.write(`cargohold: cannot start: ${message}\n`);
+    // Anything else is a bug: the stack helps, at debug.
+    if (!expected(err)) process.stderr.write(config.logLevel === 'debug' || config.logLevel === 'trace' ? `${inspect(err)}\n` : DETAILS_HINT);
     return 1;
   }
   const running = server;
