@@ -21,6 +21,16 @@ function tempDir(): string {
   return dir;
 }
 
+/** Whether the metadata database has a row for the blob (read beside the server: WAL lets it). */
+function recorded(database: string, digest: string): boolean {
+  const db = new Database(database, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT 1 FROM blobs WHERE digest = ?').get(digest) !== undefined;
+  } finally {
+    db.close();
+  }
+}
+
 function track(cli: CliProcess): CliProcess {
   cleanup.push(() => {
     if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
@@ -82,6 +92,9 @@ describe('crash safety', () => {
     const first = track(startCli(args));
     const base = `http://127.0.0.1:${await first.port()}`;
     expect((await http(base, `/v2/library/node/blobs/${done.digest}`)).sha256()).toBe(done.digest);
+    // Its fill commits and records after the last byte went out: wait for that, or under load its temp file
+    // still in tmp/ passes for one of the two below and the kill lands before it is recorded.
+    await waitFor(() => recorded(join(dataDir, 'cargohold.db'), done.digest), 10_000, 'the first blob to be recorded');
     const stuck = layers.map((l) => http(base, `/v2/library/node/blobs/${l.digest}`).catch(() => undefined));
     const tmp = join(dataDir, 'tmp');
     await waitFor(() => readdirSync(tmp).length === 2, 10_000, 'two fills in progress');
