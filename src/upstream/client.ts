@@ -6,6 +6,7 @@ import { errorForNetworkFailure, errorForUpstreamStatus, headerValue, type Resou
 import { UpstreamError } from '../errors/upstream-error.js';
 import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.js';
 import type { ManifestBody, ManifestHead, TagPage, Upstream } from '../core/upstream-port.js';
+import { readLimited } from './read-limited.js';
 import { openBlobStream, type UpstreamBlobStream } from './blob-stream.js';
 import type { ReferrerDescriptor } from '../oci/referrers.js';
 import { listReferrers } from './referrers.js';
@@ -254,28 +255,9 @@ export class UpstreamClient implements Upstream {
     const reply = await this.request('GET', repository, `manifests/${reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT }, 'manifest');
     const headers = this.#observeQuota(reply);
     if (reply.status !== 200) throw await this.#statusError({ ...reply, headers }, 'manifest');
-    const declared = Number(headerValue(reply.headers['content-length']));
     const tooLarge = () => new UpstreamError('MANIFEST_INVALID', `upstream manifest exceeds ${maxBytes} bytes`, 'invalid', { status: 502 });
-    if (Number.isFinite(declared) && declared > maxBytes) {
-      reply.body.destroy();
-      throw tooLarge();
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    try {
-      for await (const chunk of reply.body as AsyncIterable<Buffer>) {
-        total += chunk.length;
-        if (total > maxBytes) {
-          reply.body.destroy();
-          throw tooLarge();
-        }
-        chunks.push(chunk);
-      }
-    } catch (err) {
-      if (err instanceof UpstreamError) throw err;
-      throw errorForNetworkFailure(err, 'manifest body');
-    }
-    return { bytes: Buffer.concat(chunks, total), contentType: headerValue(reply.headers['content-type']) };
+    const bytes = await readLimited(reply, maxBytes, tooLarge, 'manifest body');
+    return { bytes, contentType: headerValue(reply.headers['content-type']) };
   }
 
   async #headBlob(repository: string, digest: string): Promise<{ size: number | undefined }> {

@@ -1,8 +1,9 @@
+import { readLimited } from './read-limited.js';
 import { UpstreamError } from '../errors/upstream-error.js';
 import { MediaType } from '../oci/media-types.js';
 import { parseReferrersIndex, type ReferrerDescriptor } from '../oci/referrers.js';
-import type { UpstreamClient, UpstreamReply } from './client.js';
-import { errorForNetworkFailure, errorForUpstreamStatus, headerValue } from './errors.js';
+import type { UpstreamClient } from './client.js';
+import { errorForUpstreamStatus, headerValue } from './errors.js';
 
 /** Pages of one referrers list followed at most: a bound on what a broken upstream can make us do. */
 const MAX_PAGES = 100;
@@ -29,7 +30,9 @@ export async function listReferrers(
       if (reply.status === 404) throw invalid('upstream lost a page of its referrers list');
       throw errorForUpstreamStatus(reply.status, 'manifest', reply.headers);
     }
-    const parsed = parseReferrersIndex(await readLimited(reply, maxBytes));
+    const parsed = parseReferrersIndex(
+      await readLimited(reply, maxBytes, () => invalid(`upstream referrers list exceeds ${maxBytes} bytes`), 'referrers body'),
+    );
     if (!parsed) throw invalid('upstream sent a referrers list that is not an image index');
     descriptors.push(...parsed);
     const next = nextPage(client.url, headerValue(reply.headers.link), repository, digest);
@@ -53,30 +56,6 @@ function nextPage(upstream: URL, link: string | undefined, repository: string, d
   const path = `${upstream.pathname.replace(/\/$/, '')}/v2/${repository}/referrers/${digest}`;
   if (url.origin !== upstream.origin || url.pathname !== path) return undefined;
   return `referrers/${digest}${url.search}`;
-}
-
-async function readLimited(reply: UpstreamReply, maxBytes: number): Promise<Buffer> {
-  const declared = Number(headerValue(reply.headers['content-length']));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    reply.body.destroy();
-    throw invalid(`upstream referrers list exceeds ${maxBytes} bytes`);
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of reply.body as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > maxBytes) {
-        reply.body.destroy();
-        throw invalid(`upstream referrers list exceeds ${maxBytes} bytes`);
-      }
-      chunks.push(chunk);
-    }
-  } catch (err) {
-    if (err instanceof UpstreamError) throw err;
-    throw errorForNetworkFailure(err, 'referrers body');
-  }
-  return Buffer.concat(chunks, total);
 }
 
 function invalid(message: string): UpstreamError {
