@@ -5,6 +5,7 @@ import { coldServer } from './cold.js';
 import { timedDownload } from './load.js';
 import { waitLogQuiet } from './measure.js';
 import type { ColdOnePath, Results } from './results.js';
+import { startNodeRelay, type RelayMode } from './setup.js';
 import { blobUrl, type World } from './world.js';
 
 /** Chunk sizes the floor is fed in: undici's socket reads (up to 64 KiB) and the pump's reads. */
@@ -27,8 +28,8 @@ async function sha256Floor(world: World, chunks: number[]): Promise<Record<numbe
  * Scenario 7: one `curl -o /dev/null` GET of the big blob with nothing cached, by curl's
  * clock, through a cargohold started for it, through a running one (fresh data dir, but it
  * served the 32 MiB warmup blob cold first, so the fill and serve paths are compiled),
- * straight from the upstream and through distribution's proxy (fresh storage); and the
- * sha256 floor in the same run, under the same load.
+ * straight from the upstream, through distribution's proxy (fresh storage) and through three
+ * plain Node relays (bench/node-relay.mjs); and the sha256 floor in the same run, under the same load.
  */
 export async function coldOne(world: World, results: Results): Promise<void> {
   const out = results.coldOne;
@@ -67,6 +68,15 @@ export async function coldOne(world: World, results: Results): Promise<void> {
       await server.stop();
     }
   };
+  // What Node itself costs on this path: plain relays, each a fresh process, nothing stored.
+  const relay = (mode: RelayMode, path: ColdOnePath) => async () => {
+    const server = await startNodeRelay(world.ws, world.upstream.url, mode);
+    try {
+      await record(path, blobUrl(server.url, big));
+    } finally {
+      await server.stop();
+    }
+  };
   const floor = async () => {
     // Alternate which chunk size is hashed first in the process.
     const chunks = out.floor.length % 2 === 1 ? [...FLOOR_CHUNKS].reverse() : FLOOR_CHUNKS;
@@ -77,7 +87,7 @@ export async function coldOne(world: World, results: Results): Promise<void> {
     // The floor is the faster way to feed the hash: no goal can then sit below either.
     out.floor.push(Math.min(s[small] as number, s[large] as number));
   };
-  const steps = [started, running, direct, proxy, floor];
+  const steps = [started, running, direct, proxy, floor, relay('http', 'relayHttp'), relay('hash', 'relayHash'), relay('pipe', 'relayPipe')];
   for (let runIndex = 0; runIndex < world.runs; runIndex++) {
     // Rotate the order, so no path always runs first (or right after the proxy's background fetch).
     for (let i = 0; i < steps.length; i++) await (steps[(i + runIndex) % steps.length] as () => Promise<void>)();

@@ -32,7 +32,7 @@ export interface ColdClients {
   rss20: number[];
 }
 
-export type ColdOnePath = 'cargohold' | 'cargoholdRunning' | 'direct' | 'proxy';
+export type ColdOnePath = 'cargohold' | 'cargoholdRunning' | 'direct' | 'proxy' | 'relayHttp' | 'relayHash' | 'relayPipe';
 
 /** Scenario 7, one cold client on the big blob; seconds, one sample per run. */
 export interface ColdOne {
@@ -93,8 +93,8 @@ export function emptyResults(meta: Meta): Results {
     coldPull: { cargohold: [], cargoholdRunning: [], direct: [] },
     cold: { cargohold: emptyCold(), proxy: emptyCold() },
     coldOne: {
-      total: { cargohold: [], cargoholdRunning: [], direct: [], proxy: [] },
-      ttfb: { cargohold: [], cargoholdRunning: [], direct: [], proxy: [] },
+      total: { cargohold: [], cargoholdRunning: [], direct: [], proxy: [], relayHttp: [], relayHash: [], relayPipe: [] },
+      ttfb: { cargohold: [], cargoholdRunning: [], direct: [], proxy: [], relayHttp: [], relayHash: [], relayPipe: [] },
       hash64k: [],
       hash256k: [],
       floor: [],

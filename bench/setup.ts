@@ -197,6 +197,23 @@ export async function startNodeFileServer(ws: Workspace, dataDir: string): Promi
   return { name: 'node file server', url, host: `127.0.0.1:${port}`, pid: daemon.process.pid as number, stop: () => daemon.stop() };
 }
 
+export type RelayMode = 'http' | 'hash' | 'pipe';
+
+/** A plain Node relay (bench/node-relay.mjs) in front of the upstream, with npm start's node flags. */
+export async function startNodeRelay(ws: Workspace, upstreamUrl: string, mode: RelayMode): Promise<Server> {
+  const port = await freePort();
+  const script = join(import.meta.dirname, 'node-relay.mjs');
+  const daemon = startDaemon(
+    process.execPath,
+    [...startNodeFlags(), script, String(port), upstreamUrl, mode],
+    join(ws.dir(`node-relay-${mode}`), 'stderr.log'),
+  );
+  ws.defer(() => daemon.stop());
+  const url = `http://127.0.0.1:${port}`;
+  await answering(url, daemon, `the node relay (${mode})`);
+  return { name: `node relay (${mode})`, url, host: `127.0.0.1:${port}`, pid: daemon.process.pid as number, stop: () => daemon.stop() };
+}
+
 /** Waits until a daemon answers GET /v2/ with 200; stops it and throws if it exits or never does. */
 async function answering(url: string, daemon: Daemon, name: string): Promise<void> {
   try {

@@ -259,6 +259,9 @@ export function renderMarkdown(r: Results): string {
         ],
         oneRow('straight from the upstream', 'direct'),
         oneRow('distribution proxy (fresh storage)', 'proxy'),
+        oneRow('plain Node relay: node:http + undici, nothing hashed or stored', 'relayHttp'),
+        oneRow('plain Node relay + sha256 of every chunk in the same thread', 'relayHash'),
+        oneRow('raw TCP pipe in Node: headers by hand, socket piped to socket', 'relayPipe'),
         oneRow('cargohold started for it (fresh process and data dir)', 'cargohold'),
         oneRow('running cargohold (served the 32 MiB warmup blob cold first; this one not cached)', 'cargoholdRunning'),
       ],
@@ -267,6 +270,8 @@ export function renderMarkdown(r: Results): string {
     `The floor fed 64 KiB at a time: ${spread(c1.hash64k, 3)} s; 256 KiB at a time: ${spread(c1.hash256k, 3)} s (the file read into memory first, not timed).`,
     "cargohold holds back the last byte until the digest verifies, so it cannot beat the floor; distribution's proxy passes",
     'its own upstream GET to the client as the bytes come, holding nothing back (it stores the blob from a second GET).',
+    'The plain Node relays (bench/node-relay.mjs, fresh processes) show what Node costs on this path with no registry logic:',
+    'no Node process that relays the bytes through two sockets can come in under the raw pipe.',
     '',
   );
 
