@@ -11,6 +11,10 @@ import { parseListen, type Config } from './config/schema.js';
 import { RegistryError } from './errors/registry-error.js';
 import { Fill } from './fill/fill.js';
 import { createApp } from './http/app.js';
+import { createDashboard } from './ui/routes.js';
+import { DashboardSource } from './ui/source.js';
+import { anonymousViewer } from './ui/access.js';
+import { VERSION } from './version.js';
 import { nodeListener } from './http/node-listener.js';
 import type { StorageHealth } from './core/storage-health.js';
 import { ReadinessProbe } from './observability/health.js';
@@ -96,7 +100,16 @@ async function serve(
     minFreeBytes: config.health.minFreeBytes,
     storage: services.storageHealth,
   });
-  const app = createApp({ registry: services.registry, logger, metrics: services.metrics, readiness });
+  const dashboard = config.ui.enabled
+    ? createDashboard({
+        source: new DashboardSource(services, config.cache.maxSizeBytes),
+        traffic: services.activity.traffic,
+        viewerOf: anonymousViewer(config.ui.anonymous),
+        version: VERSION,
+        logger,
+      })
+    : undefined;
+  const app = createApp({ registry: services.registry, logger, metrics: services.metrics, readiness, activity: services.activity, dashboard });
   // A request without Host reaches the listener, which answers it with the OCI error JSON.
   const server = createServer({ requireHostHeader: false }, nodeListener(app, logger));
   server.on('clientError', answerMalformedRequest);
@@ -117,6 +130,7 @@ async function serve(
   ];
   for (const timer of timers) timer.unref();
   services.maintenance.schedule();
+  services.activity.traffic.start();
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   logger.info(

@@ -12,6 +12,7 @@ import { Maintenance } from './maintenance/maintenance.js';
 import type { Registry } from './core/types.js';
 import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
 import { Fill } from './fill/fill.js';
+import { createActivity, type Activity } from './observability/activity.js';
 import { createMetrics, registerGauges, type Metrics } from './observability/metrics.js';
 import type { MetadataRepo } from './ports/metadata-repo.js';
 import { FsBlobBackend } from './storage/fs-backend.js';
@@ -36,6 +37,8 @@ export interface Services {
   abort(reason: Error): void;
   /** This service graph's Prometheus metrics (served by `serve` on /metrics). */
   metrics: Metrics;
+  /** Traffic history, upstream health, recent requests and maintenance runs (the dashboard, `cargohold report`). */
+  activity: Activity;
   /** When this service graph was built (ms since the epoch, the services' clock). */
   startedAt: number;
   /** Waits for fills, closes the upstream pool and the metadata store. */
@@ -58,6 +61,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   const fills = new SingleFlight<BlobFill>();
   const metrics = createMetrics();
   const startedAt = now();
+  const activity = createActivity(metadata, logger, now);
   const upstreamLabel = new URL(config.upstream.url).host;
   const store = new ReadLeases(backend);
   const maintenance = new Maintenance({
@@ -71,10 +75,26 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     onEvicted: (report) => {
       metrics.evictedBlobs.inc(report.evicted);
       metrics.evictedBytes.inc(report.evictedBytes);
+      if (report.evicted > 0 || report.skippedInUse > 0) {
+        activity.maintenance.add({
+          at: now(),
+          kind: 'eviction',
+          blobs: report.evicted,
+          bytes: report.evictedBytes,
+          skippedInUse: report.skippedInUse,
+        });
+      }
     },
     onCollected: (report) => {
       metrics.gcRuns.inc();
       metrics.gcFreedBytes.inc(report.unreferenced.bytes);
+      activity.maintenance.add({
+        at: now(),
+        kind: 'gc',
+        blobs: report.unreferenced.blobs,
+        bytes: report.unreferenced.bytes,
+        skippedInUse: report.skippedInUse,
+      });
     },
   });
   const upstream = new UpstreamClient({
@@ -91,9 +111,10 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     offline: config.offline,
     logger,
     now,
-    observe: (kind, status, seconds) => {
+    observe: (kind, status, seconds, reason) => {
       metrics.upstreamRequests.inc({ upstream: upstreamLabel, kind, status: String(status) });
       metrics.upstreamRequestDuration.observe({ upstream: upstreamLabel, kind }, seconds);
+      activity.upstreams.observe(upstreamLabel, kind, status, reason);
     },
   });
   registerGauges(metrics, {
@@ -146,6 +167,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     (closing ??= (async () => {
       await maintenance.stop();
       await fills.drain();
+      await activity.traffic.stop();
       await upstream.close().catch(() => undefined);
       await metadata.close();
     })());
@@ -153,5 +175,5 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     registry.blobs.cancelFills(reason);
     upstream.abort(reason);
   };
-  return { paths, metadata, backend, store, maintenance, fills, upstream, storageHealth, registry, metrics, startedAt, abort, close };
+  return { paths, metadata, backend, store, maintenance, fills, upstream, storageHealth, registry, metrics, activity, startedAt, abort, close };
 }

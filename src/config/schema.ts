@@ -135,6 +135,15 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The dashboard on the mirror's port (`/`, `/ui/...`). anonymous: what a client with no credentials may do there. */
+    ui: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** none: no dashboard without credentials; view: read-only; admin: the pin/unpin/refresh buttons too. */
+        anonymous: z.enum(['none', 'view', 'admin']).default('view'),
+      })
+      .strict()
+      .prefault({}),
     shutdownTimeoutMs: z.number().int().nonnegative().default(10000),
     /** Never contact the upstream: serve what is cached, answer 503 for the rest. */
     offline: z.boolean().default(false),

@@ -35,6 +35,20 @@ export interface BlobFill {
   recorded: Promise<void>;
 }
 
+/** A fill in progress, as the dashboard shows it. */
+export interface FillProgress {
+  digest: string;
+  /** The repository whose request started it. */
+  repository: string;
+  startedAt: number;
+  /** Bytes received and hashed so far. */
+  received: number;
+  size: number | undefined;
+  readers: number;
+  state: string;
+  passThrough: boolean;
+}
+
 /** How often ensure() reports the bytes of a blob being fetched. */
 const PROGRESS_EVERY_MS = 250;
 
@@ -60,8 +74,8 @@ export class BlobCache implements BlobService {
   readonly #deadline: FillDeadline;
   readonly #health: StorageHealth;
   readonly #logger: Logger;
-  /** Fills started here and not over yet, so a shutdown can cancel them. */
-  readonly #running = new Set<Fill>();
+  /** Fills started here and not over yet (a shutdown cancels them; the dashboard shows them), with when and for whom they started. */
+  readonly #running = new Map<Fill, { startedAt: number; repository: string }>();
   #cancelled: Error | undefined;
   /** One re-verification at a time of a stored blob found without a record. */
   readonly #adoptions = new SingleFlight<boolean>();
@@ -104,8 +118,22 @@ export class BlobCache implements BlobService {
    */
   cancelFills(reason: Error): number {
     this.#cancelled = reason;
-    for (const fill of this.#running) fill.cancel(reason);
+    for (const fill of this.#running.keys()) fill.cancel(reason);
     return this.#running.size;
+  }
+
+  /** The fills in progress, oldest first: what the dashboard's "now" view shows. */
+  fillsInProgress(): FillProgress[] {
+    return [...this.#running].map(([fill, { startedAt, repository }]) => ({
+      digest: fill.digest.value,
+      repository,
+      startedAt,
+      received: fill.received,
+      size: fill.size,
+      readers: fill.readers,
+      state: fill.state,
+      passThrough: fill.passThrough,
+    }));
   }
 
   /** Makes sure a blob is stored here without reading it (for `warm`): its size, and whether it was cached already. */
@@ -262,7 +290,7 @@ export class BlobCache implements BlobService {
       this.#health.failed('blobs', err, { digest: key });
     }
     const fill = this.#newFill(req.digest, source, writer, unstored);
-    this.#running.add(fill);
+    this.#running.set(fill, { startedAt: Date.now(), repository: req.repository });
     void fill.stored.then(() => this.#running.delete(fill));
     if (this.#cancelled) fill.cancel(this.#cancelled); // cancelled while its upstream GET was opening
     const repositories = new Set([req.repository]);

@@ -5,6 +5,8 @@ import { RegistryError } from '../errors/registry-error.js';
 import type { Registry } from '../core/types.js';
 import type { ReadinessProbe } from '../observability/health.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Activity } from '../observability/activity.js';
+import type { UiEnv } from '../ui/access.js';
 import { API_VERSION, type AppEnv } from './env.js';
 import { errorResponse } from './error-response.js';
 import { failureOf } from './failure.js';
@@ -24,6 +26,10 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Serves /readyz. */
   readiness?: ReadinessProbe;
+  /** Told of every manifest and blob response (traffic history, recent requests; needs metrics). */
+  activity?: Activity;
+  /** The dashboard (`/`, `/ui/...`), mounted before the registry routes. */
+  dashboard?: Hono<UiEnv>;
 }
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
@@ -44,7 +50,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.use(requestId());
   app.use(accessLog({ logger }));
-  if (deps.metrics) app.use(requestMetrics(deps.metrics));
+  if (deps.metrics) app.use(requestMetrics(deps.metrics, deps.activity));
   app.use(async (c, next) => {
     await next();
     c.res.headers.set('Docker-Distribution-API-Version', API_VERSION);
@@ -56,6 +62,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.metrics) app.get('/metrics', metricsHandler(deps.metrics));
   app.get('/healthz', healthzHandler());
   if (deps.readiness) app.get('/readyz', readyzHandler(deps.readiness));
+
+  if (deps.dashboard) app.route('/', deps.dashboard as unknown as Hono<AppEnv>);
 
   app.all('*', async (c) => {
     const path = rawPath(c);

@@ -8,6 +8,8 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     cache: CacheStatus | undefined;
+    /** The repository a manifest or blob response served (traffic history). */
+    repository: string | undefined;
     /** Body bytes of a pumped blob response the socket took (the access log says how far a broken one got). */
     sent: { bytes: number } | undefined;
     /** The response joined a fetch or fill another request had started (metrics). */

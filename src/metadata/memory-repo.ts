@@ -13,6 +13,8 @@ import type {
   Pin,
   StoredManifest,
 } from '../ports/metadata-repo.js';
+import type { TrafficGroup, TrafficRow, TrafficTotal } from '../ports/traffic.js';
+import { MemoryTraffic } from './memory-traffic.js';
 
 interface ManifestRow extends StoredManifest {
   references: readonly ManifestReference[];
@@ -44,6 +46,7 @@ export class MemoryMetadataRepo implements MetadataRepo {
   readonly #blobs = new Map<string, { size: number; createdAt: number; lastAccessAt: number }>();
   readonly #pins = new Map<string, Pin>();
   readonly #leases = new Map<string, Lease>();
+  readonly #traffic = new MemoryTraffic();
   /** Batched like SQLite's, so a test sees the same "nothing written until flushed". */
   #touchedBlobs = new Map<string, number>();
   #touchedManifests = new Map<string, number>();
@@ -247,6 +250,14 @@ export class MemoryMetadataRepo implements MetadataRepo {
 
   touchManifest(digest: string): void {
     this.#touchedManifests.set(digest, this.#now());
+  }
+
+  async addTraffic(rows: readonly TrafficRow[]): Promise<void> {
+    this.#traffic.add(rows);
+  }
+
+  async trafficTotals(options: { since: number; until?: number | undefined; by: TrafficGroup }): Promise<TrafficTotal[]> {
+    return this.#traffic.totals(options.since, options.until ?? Number.MAX_SAFE_INTEGER, options.by);
   }
 
   async flushAccessTimes(): Promise<void> {

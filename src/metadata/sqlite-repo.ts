@@ -14,7 +14,9 @@ import type {
   Pin,
   StoredManifest,
 } from '../ports/metadata-repo.js';
+import type { TrafficGroup, TrafficRow, TrafficTotal } from '../ports/traffic.js';
 import { openDatabase, type Db } from './db.js';
+import { SqliteTraffic } from './sqlite-traffic.js';
 
 type Row = Record<string, unknown>;
 
@@ -33,6 +35,7 @@ export class SqliteMetadataRepo implements MetadataRepo {
   /** Access times are batched: a warm hit must not cost a write transaction. */
   #touchedBlobs = new Map<string, number>();
   #touchedManifests = new Map<string, number>();
+  readonly #traffic: SqliteTraffic;
 
   static open(path: string, now: () => number = Date.now): SqliteMetadataRepo {
     let db: Db;
@@ -47,6 +50,7 @@ export class SqliteMetadataRepo implements MetadataRepo {
   constructor(db: Db, now: () => number = Date.now) {
     this.#db = db;
     this.#now = now;
+    this.#traffic = new SqliteTraffic(db);
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
       repoId: p('SELECT id FROM repositories WHERE name = ?'),
@@ -317,6 +321,14 @@ export class SqliteMetadataRepo implements MetadataRepo {
 
   touchManifest(digest: string): void {
     this.#touchedManifests.set(digest, this.#now());
+  }
+
+  addTraffic(rows: readonly TrafficRow[]): Promise<void> {
+    return this.#run('add traffic', () => this.#traffic.add(rows));
+  }
+
+  trafficTotals(options: { since: number; until?: number | undefined; by: TrafficGroup }): Promise<TrafficTotal[]> {
+    return this.#run('read traffic', () => this.#traffic.totals(options.since, options.until ?? Number.MAX_SAFE_INTEGER, options.by));
   }
 
   flushAccessTimes(): Promise<void> {

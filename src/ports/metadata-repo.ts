@@ -1,4 +1,5 @@
 import type { ManifestReference } from '../oci/manifest.js';
+import type { TrafficGroup, TrafficRow, TrafficTotal } from './traffic.js';
 
 /** A manifest as stored: the exact bytes received, with the media type they were served as. */
 export interface StoredManifest {
@@ -156,6 +157,11 @@ export interface MetadataRepo {
   releaseLease(name: string, instance: string): Promise<void>;
   /** The lease in force (unexpired), if any. */
   currentLease(name: string): Promise<Lease | undefined>;
+
+  /** Adds the counts to what is kept for each row's hour, upstream, repository and principal (the caller batches). */
+  addTraffic(rows: readonly TrafficRow[]): Promise<void>;
+  /** Sums of the traffic from `since` (inclusive) to `until` (exclusive) by group, groups in ascending key order. */
+  trafficTotals(options: { since: number; until?: number | undefined; by: TrafficGroup }): Promise<TrafficTotal[]>;
 
   /** Flushes access times and closes. */
   close(): Promise<void>;

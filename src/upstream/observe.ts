@@ -1,8 +1,8 @@
 /** What an upstream request was for: every HEAD is `head`; `token` is a token realm request. */
 export type UpstreamRequestKind = 'manifest' | 'blob' | 'tags' | 'token' | 'head' | 'other';
 
-/** Told of every request sent upstream: its kind, the status (or why none came) and the seconds until the headers. */
-export type UpstreamObserver = (kind: UpstreamRequestKind, status: number | 'timeout' | 'error', seconds: number) => void;
+/** Told of every request sent upstream: its kind, the status (or why none came), the seconds until the headers, and for a network failure its code or message. */
+export type UpstreamObserver = (kind: UpstreamRequestKind, status: number | 'timeout' | 'error', seconds: number, reason?: string) => void;
 
 const KINDS = new Set<string>(['manifest', 'blob', 'tags']);
 
@@ -26,7 +26,8 @@ export async function observed<T extends { statusCode: number }>(
     observer(kind, res.statusCode, seconds());
     return res;
   } catch (err) {
-    observer(kind, /TIMEOUT/.test((err as { code?: string } | null)?.code ?? '') ? 'timeout' : 'error', seconds());
+    const code = (err as { code?: string } | null)?.code;
+    observer(kind, /TIMEOUT/.test(code ?? '') ? 'timeout' : 'error', seconds(), code ?? (err as Error | null)?.message);
     throw err;
   }
 }

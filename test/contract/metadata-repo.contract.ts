@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/oci/digest.js';
 import type { LeaseHolder, MetadataRepo, NewManifest } from '../../src/ports/metadata-repo.js';
+import { trafficContract } from './traffic.contract.js';
 
 export interface MadeMetadataRepo {
   repo: MetadataRepo;
@@ -716,4 +717,5 @@ export function metadataRepoContract(name: string, make: (now: () => number) => 
       });
     });
   });
+  trafficContract(name, make);
 }

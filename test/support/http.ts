@@ -15,9 +15,9 @@ const agent = new Agent({ connections: 64 });
 export async function http(
   base: string,
   path: string,
-  options: { method?: Dispatcher.HttpMethod; headers?: Record<string, string> } = {},
+  options: { method?: Dispatcher.HttpMethod; headers?: Record<string, string>; body?: string } = {},
 ): Promise<Reply> {
-  const res = await agent.request({ origin: base, path, method: options.method ?? 'GET', headers: options.headers ?? {} });
+  const res = await agent.request({ origin: base, path, method: options.method ?? 'GET', headers: options.headers ?? {}, body: options.body });
   const body = Buffer.from(await res.body.arrayBuffer());
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(res.headers)) headers[key] = Array.isArray(value) ? value.join(', ') : (value ?? '');

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Metrics } from '../../observability/metrics.js';
+import type { Activity } from '../../observability/activity.js';
 import type { AppEnv } from '../env.js';
 import { methodLabel, routeLabel } from '../route-label.js';
 import { countBodyBytes } from './body-bytes.js';
@@ -10,7 +11,7 @@ import { countBodyBytes } from './body-bytes.js';
  * they sent. Recorded when the response has really ended, like the access log, so a
  * streamed blob counts the bytes it sent, and whatever the log level.
  */
-export function requestMetrics(metrics: Metrics): MiddlewareHandler<AppEnv> {
+export function requestMetrics(metrics: Metrics, activity?: Activity, upstreamOf?: (repository: string) => string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
     const outgoing = c.env?.outgoing;
@@ -19,12 +20,32 @@ export function requestMetrics(metrics: Metrics): MiddlewareHandler<AppEnv> {
     const record = (status: number, bytes: number) => {
       const route = routeLabel(c.req.path);
       metrics.httpRequests.inc({ route: route.pattern, method: methodLabel(c.req.method), status: String(status) });
-      metrics.httpRequestDuration.observe({ route: route.pattern }, (performance.now() - started) / 1000);
+      const ms = performance.now() - started;
+      metrics.httpRequestDuration.observe({ route: route.pattern }, ms / 1000);
       const cache = c.get('cache');
+      const principal = '';
+      if (route.kind && activity) {
+        activity.requests.add({
+          at: Date.now(),
+          method: c.req.method,
+          path: c.req.path,
+          status,
+          outcome: cache,
+          bytes,
+          ms: Math.round(ms),
+          principal,
+        });
+      }
       if (!route.kind || !cache) return;
-      metrics.cacheRequests.inc({ kind: route.kind, outcome: c.get('coalesced') ? 'coalesced' : cache });
+      const coalesced = c.get('coalesced') === true;
+      metrics.cacheRequests.inc({ kind: route.kind, outcome: coalesced ? 'coalesced' : cache });
       // A miss (coalesced too) streams what the upstream sends as it arrives; hit and stale come from the store.
       if (bytes > 0) metrics.servedBytes.inc({ source: cache === 'miss' ? 'upstream' : 'cache' }, bytes);
+      const repository = c.get('repository');
+      if (activity && repository !== undefined) {
+        const upstream = upstreamOf?.(repository) ?? 'docker.io';
+        activity.traffic.record({ kind: route.kind, method: c.req.method, outcome: cache, coalesced, bytes, upstream, repository, principal });
+      }
     };
     if (!outgoing || !sent) {
       record(c.res.status, c.req.method === 'HEAD' ? 0 : Number(c.res.headers.get('content-length') ?? 0));

@@ -12,6 +12,7 @@ export function blobsHandler(blobs: BlobService) {
     const repository = resolveRepository(name, c.req.query('ns'));
     const head = c.req.method === 'HEAD';
     const result = await blobs.get(repository, digest, { head, range: c.req.header('range') });
+    c.set('repository', repository);
     c.set('cache', result.cache);
     c.set('coalesced', result.coalesced === true);
     const headers: Record<string, string> = {

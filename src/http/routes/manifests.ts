@@ -11,6 +11,7 @@ export function manifestsHandler(manifests: ManifestService) {
     const repository = resolveRepository(name, c.req.query('ns'));
     const reference = parseManifestReference(rawReference);
     const result = await negotiate(await manifests.get(repository, reference), c.req.header('accept'), repository, manifests);
+    c.set('repository', repository);
     c.set('cache', result.cache);
     c.set('coalesced', result.coalesced === true);
     const headers = {
