@@ -17,6 +17,7 @@ import { anonymousViewer } from './ui/access.js';
 import { VERSION } from './version.js';
 import { nodeListener } from './http/node-listener.js';
 import type { StorageHealth } from './core/storage-health.js';
+import { redactPostgresUrl } from './metadata/postgres-url.js';
 import { ReadinessProbe } from './observability/health.js';
 import type { Lease, LeaseHolder } from './ports/metadata-repo.js';
 import { TEMP_MAX_AGE_MS } from './maintenance/maintenance.js';
@@ -134,7 +135,15 @@ async function serve(
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   logger.info(
-    { listen: `${host}:${bound}`, dataDir: paths.root, upstream: services.upstream.url.origin, offline: config.offline, admin: socketPath },
+    {
+      listen: `${host}:${bound}`,
+      dataDir: paths.root,
+      // Where the metadata is, never with the database password.
+      metadata: config.metadata.postgres ? redactPostgresUrl(config.metadata.postgres.url) : 'sqlite',
+      upstream: services.upstream.url.origin,
+      offline: config.offline,
+      admin: socketPath,
+    },
     'cargohold listening',
   );
 

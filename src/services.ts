@@ -10,6 +10,7 @@ import { ReadLeases } from './core/read-leases.js';
 import { TagList } from './core/tag-list.js';
 import { Maintenance } from './maintenance/maintenance.js';
 import type { Registry } from './core/types.js';
+import { PostgresMetadataRepo } from './metadata/postgres-repo.js';
 import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
 import { Fill } from './fill/fill.js';
 import { createActivity, type Activity } from './observability/activity.js';
@@ -45,19 +46,25 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/** The metadata store the config names: a PostgreSQL database, or SQLite in the data dir (the default). */
+async function openMetadataStore(config: Readonly<Config>, paths: StoragePaths, now: () => number): Promise<MetadataRepo> {
+  const postgres = config.metadata.postgres;
+  return postgres ? PostgresMetadataRepo.open(postgres, now) : SqliteMetadataRepo.open(paths.database, now);
+}
+
 /** Opens the metadata store only (listing pins needs nothing else). */
 export async function openMetadata(config: Readonly<Config>, now: () => number = Date.now): Promise<{ paths: StoragePaths; metadata: MetadataRepo }> {
   const paths = new StoragePaths(config.dataDir);
   const backend = new FsBlobBackend(paths);
   await backend.init();
-  return { paths, metadata: SqliteMetadataRepo.open(paths.database, now) };
+  return { paths, metadata: await openMetadataStore(config, paths, now) };
 }
 
 export async function openServices(config: Readonly<Config>, logger: Logger, now: () => number = Date.now): Promise<Services> {
   const paths = new StoragePaths(config.dataDir);
   const backend = new FsBlobBackend(paths);
   await backend.init();
-  const metadata = SqliteMetadataRepo.open(paths.database, now);
+  const metadata = await openMetadataStore(config, paths, now);
   const fills = new SingleFlight<BlobFill>();
   const metrics = createMetrics();
   const startedAt = now();

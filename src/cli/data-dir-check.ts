@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StorageError } from '../errors/storage-error.js';
+import { POSTGRES_OPEN } from '../metadata/postgres-repo.js';
 import { StoragePaths } from '../storage/paths.js';
 import { EnvironmentError } from './common.js';
 
@@ -65,6 +66,8 @@ async function writable(path: string, what: string, mayBeMissing = false): Promi
 export function explainOpenFailure(err: StorageError, dataDir: string): string {
   const database = databaseOf(dataDir);
   const code = err.systemCode ?? 'unknown error';
+  // Its operation names the server (without the password); pg's message says what went wrong there.
+  if (err.operation.startsWith(POSTGRES_OPEN)) return `cannot ${err.operation} (${(err.cause instanceof Error && err.cause.message) || code})`;
   if (code.startsWith('SQLITE_')) {
     if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'))
       return `the metadata database ${database} is corrupt or not a SQLite database (${code}); move it aside and cargohold starts a new one`;

@@ -27,6 +27,7 @@ Options (each also as an environment variable or config key):
   --log-format FORMAT  json (one object a line) | pretty (readable)  CARGOHOLD_LOG_FORMAT (default json)
   --offline            serve: never contact the upstream; serve only what is cached   CARGOHOLD_OFFLINE=true
 Upstream credentials (raise Docker Hub's rate limits): CARGOHOLD_UPSTREAM_USERNAME, CARGOHOLD_UPSTREAM_PASSWORD.
+Metadata on PostgreSQL instead of SQLite in the data dir: CARGOHOLD_POSTGRES_URL=postgres://USER:PASSWORD@HOST:PORT/DB.
 
 Options for serve:
   --no-create          refuse to start if the data dir does not exist (other commands always refuse)

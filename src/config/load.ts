@@ -20,6 +20,7 @@ export const ENV_KEYS: Record<string, string[]> = {
   CARGOHOLD_UPSTREAM_PASSWORD: ['upstream', 'password'],
   CARGOHOLD_OFFLINE: ['offline'],
   CARGOHOLD_CACHE_MAX_SIZE: ['cache', 'maxSizeBytes'],
+  CARGOHOLD_POSTGRES_URL: ['metadata', 'postgres', 'url'],
 };
 
 /** Environment values are strings; these keys take booleans. */

@@ -12,6 +12,11 @@ export function parseListen(value: string): { host: string; port: number } | und
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
+/** libpq's URI form, which pg parses: postgres://user:password@host:port/database?sslmode=... */
+const postgresUrl = z
+  .string()
+  .refine((v) => URL.canParse(v) && /^postgres(?:ql)?:$/.test(new URL(v).protocol), 'must be a postgres:// or postgresql:// URL');
+
 const httpUrl = z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
 
 /** A tag TTL rule: a glob (`*-alpine`, `latest`) or a regular expression on the tag; first match wins. */
@@ -118,6 +123,20 @@ export const configSchema = z
         gcEveryMinutes: z.number().nonnegative().default(60),
         /** A blob recorded this recently is never garbage: its manifest may still be on its way. */
         gcGraceMinutes: z.number().nonnegative().default(60),
+      })
+      .strict()
+      .prefault({}),
+    /** Where the metadata lives: SQLite in the data dir (default), or a PostgreSQL database that replicas share. */
+    metadata: z
+      .object({
+        postgres: z
+          .object({
+            url: postgresUrl,
+            /** Connections this process keeps open to it. */
+            poolSize: z.number().int().positive().max(1000).default(10),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),

@@ -14,6 +14,10 @@ const REASONS: Record<string, StorageFailureReason> = {
   EIO: 'io',
   SQLITE_IOERR: 'io',
   ENOENT: 'missing',
+  // PostgreSQL's SQLSTATEs: disk_full, insufficient_privilege, read_only_sql_transaction (a standby).
+  '53100': 'no-space',
+  '42501': 'permission',
+  '25006': 'read-only',
 };
 
 /**
@@ -27,7 +31,7 @@ const REASONS: Record<string, StorageFailureReason> = {
 export class StorageError extends RegistryError {
   readonly reason: StorageFailureReason;
   readonly operation: string;
-  /** The system or SQLite error code (ENOSPC, SQLITE_FULL...), when the cause had one. */
+  /** The system, SQLite or PostgreSQL error code (ENOSPC, SQLITE_FULL, 53100...), when the cause had one. */
   readonly systemCode: string | undefined;
 
   constructor(operation: string, cause: unknown) {

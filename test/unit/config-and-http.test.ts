@@ -45,6 +45,9 @@ describe('config', () => {
     ['bogus: 1', /unknown key\(s\) bogus/],
     ['upstream:\n  username: only', /upstream: username and password go together/],
     ['logLevel: loud', /logLevel/],
+    ['metadata:\n  postgres:\n    url: http://db:5432/x', /metadata\.postgres\.url: must be a postgres:\/\/ or postgresql:\/\/ URL/],
+    ['metadata:\n  postgres:\n    url: postgres://db/x\n    poolSize: 0', /metadata\.postgres\.poolSize/],
+    ['metadata:\n  sqlite: {}', /unknown key\(s\) sqlite/],
     ['- a\n- b', /must hold a YAML mapping/],
     ['a: [', /not valid YAML/],
   ])('refuses %j with one line naming the key', (text, message) => {
@@ -55,6 +58,13 @@ describe('config', () => {
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as Error).message.split('\n')).toHaveLength(1);
     }
+  });
+  it('metadata: SQLite by default; metadata.postgres from the file or CARGOHOLD_POSTGRES_URL, poolSize 10 by default', () => {
+    expect(loadConfig().metadata).toEqual({});
+    const url = 'postgres://cargohold:pw@db.internal:5432/cargohold';
+    expect(loadConfig({ env: { CARGOHOLD_POSTGRES_URL: url } }).metadata).toEqual({ postgres: { url, poolSize: 10 } });
+    const file = yamlFile(`metadata:\n  postgres:\n    url: postgresql://db/x\n    poolSize: 3\n`);
+    expect(loadConfig({ file }).metadata).toEqual({ postgres: { url: 'postgresql://db/x', poolSize: 3 } });
   });
   it('reports an unreadable file', () => {
     expect(() => loadConfig({ file: '/nonexistent/cargohold.yaml' })).toThrow(/cannot read config file/);
