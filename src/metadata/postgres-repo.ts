@@ -14,7 +14,9 @@ import type {
   Pin,
   StoredManifest,
 } from '../ports/metadata-repo.js';
+import { HOUR_MS, type TrafficGroup, type TrafficRow, type TrafficTotal } from '../ports/traffic.js';
 import { migratePostgres } from './postgres-migrate.js';
+import { trafficAddSql, trafficAddValues, trafficTotalsSql } from './traffic-sql.js';
 import { SQL, type StatementName } from './postgres-sql.js';
 import { redactPostgresUrl } from './postgres-url.js';
 
@@ -40,6 +42,15 @@ const FOREIGN_KEY_VIOLATION = '23503';
 
 /** The operation of the StorageError a failed open throws (the CLI says it in one line). */
 export const POSTGRES_OPEN = 'open the PostgreSQL metadata database';
+
+const TRAFFIC_ADD = trafficAddSql((i) => `$${i + 1}`);
+
+function compareTrafficKeys(a: TrafficRow, b: TrafficRow): number {
+  const ka = [a.hour, a.upstream, a.repository, a.principal];
+  const kb = [b.hour, b.upstream, b.repository, b.principal];
+  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return (ka[i] as number | string) < (kb[i] as number | string) ? -1 : 1;
+  return 0;
+}
 
 const codeOf = (err: unknown) => (err as { code?: unknown } | null)?.code;
 
@@ -121,6 +132,30 @@ export class PostgresMetadataRepo implements MetadataRepo {
         client.release(broken);
       }
     }
+  }
+
+  async addTraffic(rows: readonly TrafficRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    return this.#run('add traffic', () =>
+      this.#transaction(async (client) => {
+        // In key order, so replicas flushing overlapping rows lock them in the same order (no deadlock).
+        const sorted = [...rows].map((r) => ({ ...r, hour: r.hour - (r.hour % HOUR_MS) })).sort(compareTrafficKeys);
+        for (const row of sorted) await client.query({ name: 'trafficAdd', text: TRAFFIC_ADD, values: trafficAddValues(row) });
+      }),
+    );
+  }
+
+  trafficTotals(options: { since: number; until?: number | undefined; by: TrafficGroup }): Promise<TrafficTotal[]> {
+    const since = options.since - (options.since % HOUR_MS);
+    const until = options.until ?? Number.MAX_SAFE_INTEGER;
+    return this.#run('read traffic', async () => {
+      const result = await this.#pool.query<TrafficTotal>({
+        name: `trafficTotals-${options.by}`,
+        text: trafficTotalsSql(options.by, (i) => `$${i + 1}`),
+        values: [since, until],
+      });
+      return result.rows;
+    });
   }
 
   async #repositoryId(name: string): Promise<number> {

@@ -91,7 +91,10 @@ describe.skipIf(postgresMissing !== undefined)('metadata on PostgreSQL', () => {
     cleanups.push(async () => {
       for (const repo of repos) await repo.close();
     });
-    expect(await query(url, 'SELECT version, name FROM cargohold_migrations ORDER BY version')).toEqual([{ version: 1, name: '001_initial.sql' }]);
+    expect(await query(url, 'SELECT version, name FROM cargohold_migrations ORDER BY version')).toEqual([
+      { version: 1, name: '001_initial.sql' },
+      { version: 2, name: '002_traffic.sql' },
+    ]);
     // Both work on the one schema: what one records the other finds.
     const [one, two] = repos as [PostgresMetadataRepo, PostgresMetadataRepo];
     await one.recordBlob(`sha256:${'a'.repeat(64)}`, 7, ['library/node']);
