@@ -10,7 +10,9 @@ import { adminSocketPath, removeDeadSockets } from './admin/socket-path.js';
 import { parseListen, type Config } from './config/schema.js';
 import { RegistryError } from './errors/registry-error.js';
 import { Fill } from './fill/fill.js';
+import { loadClientAuth } from './auth/load.js';
 import { createApp } from './http/app.js';
+import { singleUpstreamTargets, type ClientAccess } from './http/authorize.js';
 import { nodeListener } from './http/node-listener.js';
 import type { StorageHealth } from './core/storage-health.js';
 import { ReadinessProbe } from './observability/health.js';
@@ -50,13 +52,16 @@ export class DataDirInUse extends Error {
 /** The composition root: opens storage and metadata, takes the data dir lease, builds the services, serves. */
 export async function startServer(config: Readonly<Config>, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   const now = options.now ?? Date.now;
+  // Read before the data dir is opened: a bad htpasswd or tokens file stops the start with nothing touched.
+  const auth = loadClientAuth(config.auth, now);
+  const access = auth ? { auth, target: singleUpstreamTargets(config.upstream.private) } : undefined;
   const services = await openServices(config, logger, now);
   const cleanups: Array<() => Promise<void>> = [() => services.close()];
   const unwind = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
   try {
-    return await serve(config, logger, services, cleanups, unwind);
+    return await serve(config, logger, services, access, cleanups, unwind);
   } catch (err) {
     await unwind();
     throw err;
@@ -67,6 +72,7 @@ async function serve(
   config: Readonly<Config>,
   logger: Logger,
   services: Services,
+  access: ClientAccess | undefined,
   cleanups: Array<() => Promise<void>>,
   unwind: () => Promise<void>,
 ): Promise<RunningServer> {
@@ -96,7 +102,7 @@ async function serve(
     minFreeBytes: config.health.minFreeBytes,
     storage: services.storageHealth,
   });
-  const app = createApp({ registry: services.registry, logger, metrics: services.metrics, readiness });
+  const app = createApp({ registry: services.registry, logger, metrics: services.metrics, readiness, ...(access ? { access } : {}) });
   // A request without Host reaches the listener, which answers it with the OCI error JSON.
   const server = createServer({ requireHostHeader: false }, nodeListener(app, logger));
   server.on('clientError', answerMalformedRequest);
@@ -120,7 +126,14 @@ async function serve(
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   logger.info(
-    { listen: `${host}:${bound}`, dataDir: paths.root, upstream: services.upstream.url.origin, offline: config.offline, admin: socketPath },
+    {
+      listen: `${host}:${bound}`,
+      dataDir: paths.root,
+      upstream: services.upstream.url.origin,
+      offline: config.offline,
+      admin: socketPath,
+      clientAuth: access !== undefined,
+    },
     'cargohold listening',
   );
 
