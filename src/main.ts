@@ -10,11 +10,13 @@ import { adminSocketPath, removeDeadSockets } from './admin/socket-path.js';
 import { parseListen, type Config } from './config/schema.js';
 import { RegistryError } from './errors/registry-error.js';
 import { Fill } from './fill/fill.js';
+import { loadClientAuth } from './auth/load.js';
 import { createApp } from './http/app.js';
 import { createDashboard } from './ui/routes.js';
 import { DashboardSource } from './ui/source.js';
-import { anonymousViewer } from './ui/access.js';
+import { dashboardViewers } from './ui/access.js';
 import { VERSION } from './version.js';
+import { singleUpstreamTargets, type ClientAccess } from './http/authorize.js';
 import { nodeListener } from './http/node-listener.js';
 import type { StorageHealth } from './core/storage-health.js';
 import { redactPostgresUrl } from './metadata/postgres-url.js';
@@ -55,13 +57,16 @@ export class DataDirInUse extends Error {
 /** The composition root: opens storage and metadata, takes the data dir lease, builds the services, serves. */
 export async function startServer(config: Readonly<Config>, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   const now = options.now ?? Date.now;
+  // Read before the data dir is opened: a bad htpasswd or tokens file stops the start with nothing touched.
+  const auth = loadClientAuth(config.auth, now);
+  const access = auth ? { auth, target: singleUpstreamTargets(config.upstream.private) } : undefined;
   const services = await openServices(config, logger, now);
   const cleanups: Array<() => Promise<void>> = [() => services.close()];
   const unwind = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
   try {
-    return await serve(config, logger, services, cleanups, unwind);
+    return await serve(config, logger, services, access, cleanups, unwind);
   } catch (err) {
     await unwind();
     throw err;
@@ -72,6 +77,7 @@ async function serve(
   config: Readonly<Config>,
   logger: Logger,
   services: Services,
+  access: ClientAccess | undefined,
   cleanups: Array<() => Promise<void>>,
   unwind: () => Promise<void>,
 ): Promise<RunningServer> {
@@ -105,12 +111,25 @@ async function serve(
     ? createDashboard({
         source: new DashboardSource(services, config.cache.maxSizeBytes),
         traffic: services.activity.traffic,
-        viewerOf: anonymousViewer(config.ui.anonymous),
+        viewerOf: dashboardViewers({
+          access,
+          anonymous: config.ui.anonymous ?? (access ? 'none' : 'view'),
+          admins: config.ui.admins,
+          viewers: config.ui.viewers,
+        }),
         version: VERSION,
         logger,
       })
     : undefined;
-  const app = createApp({ registry: services.registry, logger, metrics: services.metrics, readiness, activity: services.activity, dashboard });
+  const app = createApp({
+    registry: services.registry,
+    logger,
+    metrics: services.metrics,
+    readiness,
+    activity: services.activity,
+    dashboard,
+    ...(access ? { access } : {}),
+  });
   // A request without Host reaches the listener, which answers it with the OCI error JSON.
   const server = createServer({ requireHostHeader: false }, nodeListener(app, logger));
   server.on('clientError', answerMalformedRequest);
@@ -143,6 +162,7 @@ async function serve(
       upstream: services.upstream.url.origin,
       offline: config.offline,
       admin: socketPath,
+      clientAuth: access !== undefined,
     },
     'cargohold listening',
   );

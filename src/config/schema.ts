@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { REPOSITORY_GLOB } from '../auth/glob.js';
 import { byteSize } from './size.js';
 
 /** host:port, [v6]:port or :port. */
@@ -39,6 +40,28 @@ const tagTtlRule = z
   })
   .strict()
   .refine((r) => (r.match === undefined) !== (r.regex === undefined), 'give either match (a glob) or regex');
+
+/** A glob's first component is a registry host (as in a docker reference: a dot, a port or localhost) or a wildcard. */
+function namesHost(glob: string): boolean {
+  if (glob === '**') return true;
+  const first = glob.split('/')[0] as string;
+  return glob.includes('/') && (/[.:*?]/.test(first) || first === 'localhost');
+}
+
+/** Principals (`anonymous`, `authenticated` or names) who may read the repositories matching a glob on `host/repository`. */
+const readRule = z
+  .object({
+    principals: z.array(z.string().min(1)).min(1),
+    repositories: z
+      .array(
+        z
+          .string()
+          .regex(REPOSITORY_GLOB, 'must be a glob on host/repository, e.g. docker.io/library/* or ghcr.io/acme/**')
+          .refine(namesHost, 'must name the upstream host first, e.g. docker.io/library/*'),
+      )
+      .min(1),
+  })
+  .strict();
 
 /** Tags that look like full versions (17.4.0-alpine3.15, v1.2.3) rarely move; `latest` often does. */
 export const DEFAULT_TAG_TTL_RULES = [
@@ -81,9 +104,39 @@ export const configSchema = z
         /** How long a tag is served from the cache with no upstream request; after it, one HEAD revalidates. */
         tagTtlSeconds: z.number().int().nonnegative().default(300),
         tagTtlRules: z.array(tagTtlRule).default(DEFAULT_TAG_TTL_RULES),
+        /** Content fetched from it (with the mirror's credentials) is served only to authenticated principals the rules let read it. */
+        private: z.boolean().default(false),
       })
       .strict()
       .refine((u) => (u.username === undefined) === (u.password === undefined), 'username and password go together')
+      .prefault({}),
+    /** Client auth: off unless a htpasswd or tokens file is given. */
+    auth: z
+      .object({
+        /** Users and bcrypt hashes, as `htpasswd -B` writes them; clients send them as Basic auth (docker login). */
+        htpasswdFile: z.string().min(1).optional(),
+        /** `name:token` lines; clients send `Authorization: Bearer <token>`. */
+        tokensFile: z.string().min(1).optional(),
+        realm: z.string().min(1).default('cargohold'),
+        /** Anonymous clients read every repository of a non-private upstream (as a rule naming `anonymous` on `**` would). */
+        anonymous: z.boolean().default(false),
+        /** Who reads what; default: every authenticated principal reads everything. */
+        rules: z.array(readRule).optional(),
+        /** How long a verified password is taken without running bcrypt again. */
+        verifiedCacheSeconds: z.number().nonnegative().default(60),
+        /** After `max` failed logins from one address within `windowSeconds`, its requests with credentials get 429 until the window ends. */
+        failedLogins: z
+          .object({
+            max: z.number().int().positive().default(10),
+            windowSeconds: z.number().positive().default(60),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .refine((a) => a.htpasswdFile !== undefined || a.tokensFile !== undefined || (a.rules === undefined && !a.anonymous), {
+        message: 'rules and anonymous need client auth on: give htpasswdFile or tokensFile',
+      })
       .prefault({}),
     limits: z
       .object({
@@ -158,8 +211,12 @@ export const configSchema = z
     ui: z
       .object({
         enabled: z.boolean().default(true),
-        /** none: no dashboard without credentials; view: read-only; admin: the pin/unpin/refresh buttons too. */
-        anonymous: z.enum(['none', 'view', 'admin']).default('view'),
+        /** none: no dashboard without credentials; view: read-only; admin: the pin/unpin/refresh buttons too. Default: view with client auth off, none with it on. */
+        anonymous: z.enum(['none', 'view', 'admin']).optional(),
+        /** Principals (htpasswd users, token names; `authenticated`: any) with the admin role: every repository, and the buttons. */
+        admins: z.array(z.string().min(1)).default([]),
+        /** Principals with the view role: the repositories their read rules allow, no buttons. */
+        viewers: z.array(z.string().min(1)).default(['authenticated']),
       })
       .strict()
       .prefault({}),
@@ -167,7 +224,11 @@ export const configSchema = z
     /** Never contact the upstream: serve what is cached, answer 503 for the rest. */
     offline: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .refine((c) => !c.upstream.private || c.auth.htpasswdFile !== undefined || c.auth.tokensFile !== undefined, {
+    message: 'a private upstream needs client auth: give auth.htpasswdFile or auth.tokensFile',
+    path: ['upstream', 'private'],
+  });
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

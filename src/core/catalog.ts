@@ -12,9 +12,23 @@ export class LocalCatalog implements CatalogService {
     this.#maxPage = maxPage;
   }
 
-  async list(n: number | undefined, last: string | undefined): Promise<Page> {
+  async list(n: number | undefined, last: string | undefined, readable?: (repository: string) => boolean): Promise<Page> {
     const limit = Math.min(n ?? this.#maxPage, this.#maxPage);
     if (limit === 0) return { items: [], next: undefined };
-    return localPage(await this.#md.listRepositories(last ?? '', limit + 1), limit);
+    if (!readable) return localPage(await this.#md.listRepositories(last ?? '', limit + 1), limit);
+    // Filtered: read on until the page (and one more, to know there is a next) is full or the list ends.
+    const items: string[] = [];
+    let after = last ?? '';
+    for (;;) {
+      const batch = await this.#md.listRepositories(after, limit + 1);
+      for (const repository of batch) {
+        if (!readable(repository)) continue;
+        items.push(repository);
+        if (items.length > limit) return localPage(items, limit);
+      }
+      const lastRead = batch.at(-1);
+      if (batch.length < limit + 1 || lastRead === undefined) return localPage(items, limit);
+      after = lastRead;
+    }
   }
 }

@@ -60,7 +60,8 @@ export interface ReferrersService {
 }
 
 export interface CatalogService {
-  list(n: number | undefined, last: string | undefined): Promise<Page>;
+  /** With `readable`, the page holds only the repositories it accepts. */
+  list(n: number | undefined, last: string | undefined, readable?: (repository: string) => boolean): Promise<Page>;
 }
 
 export interface Registry {

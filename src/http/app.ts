@@ -7,6 +7,7 @@ import type { ReadinessProbe } from '../observability/health.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Activity } from '../observability/activity.js';
 import type { UiEnv } from '../ui/access.js';
+import { authenticate, authorize, catalogFilter, type ClientAccess } from './authorize.js';
 import { API_VERSION, type AppEnv } from './env.js';
 import { errorResponse } from './error-response.js';
 import { failureOf } from './failure.js';
@@ -30,6 +31,8 @@ export interface AppDeps {
   activity?: Activity;
   /** The dashboard (`/`, `/ui/...`), mounted before the registry routes. */
   dashboard?: Hono<UiEnv>;
+  /** Client auth on every /v2/ route; without it every client reads everything. */
+  access?: ClientAccess;
 }
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
@@ -58,7 +61,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.res.headers.set('X-Request-Id', c.get('requestId'));
   });
 
-  // Operations endpoints: local state only, never the upstream; no auth yet (client auth is a later issue).
+  // Operations endpoints: local state only, never the upstream, and outside client auth (probes and scrapers have no login).
   if (deps.metrics) app.get('/metrics', metricsHandler(deps.metrics));
   app.get('/healthz', healthzHandler());
   if (deps.readiness) app.get('/readyz', readyzHandler(deps.readiness));
@@ -70,11 +73,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const route = matchV2Path(path);
     if (!route) throw new RegistryError('UNSUPPORTED', 'unknown API endpoint', { status: 404, detail: { path } });
     if (route.area === 'uploads' || !READ_METHODS.has(c.req.method)) throw readOnly(c);
+    const principal = await authenticate(c, deps.access);
+    authorize(c, deps.access, route, principal);
     switch (route.area) {
       case 'base':
         return c.json({});
       case 'catalog':
-        return catalog(c);
+        return catalog(c, catalogFilter(deps.access, principal));
       case 'manifests':
         return manifests(c, route.name, route.reference);
       case 'blobs':

@@ -14,6 +14,8 @@ export interface AppEnv {
     sent: { bytes: number } | undefined;
     /** The response joined a fetch or fill another request had started (metrics). */
     coalesced: boolean | undefined;
+    /** Who made the request (`anonymous` without credentials), once authenticated; for the access log. */
+    principal: string | undefined;
     /** Why the request failed, for the access log (set by the error handler). */
     failure: Failure | undefined;
   };

@@ -27,6 +27,8 @@ export interface RecentRequest {
   bytes: number;
   ms: number;
   principal: string;
+  /** The repository it named, once resolved. */
+  repository: string | undefined;
 }
 
 /** An eviction or GC run, as the dashboard lists it. */

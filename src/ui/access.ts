@@ -1,10 +1,21 @@
 import type { Context } from 'hono';
+import { ANONYMOUS, AUTHENTICATED, type Principal } from '../auth/types.js';
+import type { ClientAccess } from '../http/authorize.js';
 import type { Role } from './layout.js';
 
-/** Who is looking at the dashboard, and what they may do; undefined: nobody may (answer 401). */
+/** Who is looking at the dashboard, what they may do, and which repositories they may see. */
 export interface Viewer {
   role: Role;
+  /** '' for anonymous. */
   principal: string;
+  canRead(repository: string): boolean;
+}
+
+/** Why a request gets no dashboard: 401 with a challenge, or 429 after too many failed logins. */
+export interface Refusal {
+  status: 401 | 403 | 429;
+  message: string;
+  headers: Record<string, string>;
 }
 
 /** The dashboard's context: the viewer, once the access check has let the request in. */
@@ -12,11 +23,60 @@ export interface UiEnv {
   Variables: { viewer: Viewer };
 }
 
-export type ViewerOf = (c: Context<UiEnv>) => Viewer | undefined;
+export type ViewerOf = (c: Context<UiEnv>) => Promise<Viewer | Refusal>;
 
-/** With client auth off, everyone is anonymous with the configured role ('none' hides the dashboard). */
-export function anonymousViewer(role: 'none' | 'view' | 'admin'): ViewerOf {
-  return () => (role === 'none' ? undefined : { role, principal: '' });
+export interface DashboardAccessOptions {
+  /** Client auth (undefined: off, everyone is anonymous). */
+  access: ClientAccess | undefined;
+  /** What a client without credentials may do: none (log in first), view, admin. */
+  anonymous: 'none' | Role;
+  /** Principals with the admin role (`authenticated`: every logged-in one). */
+  admins: readonly string[];
+  /** Principals with the view role (`authenticated`: every logged-in one). */
+  viewers: readonly string[];
+}
+
+const everything = () => true;
+
+/**
+ * The dashboard's access check, on the client auth the registry uses: the same logins
+ * (Basic from htpasswd, Bearer tokens), the same failed-login limit, and a viewer sees only
+ * the repositories its read rules allow (private upstreams never to anonymous). Admins see all.
+ */
+export function dashboardViewers(options: DashboardAccessOptions): ViewerOf {
+  const { access } = options;
+  const realm = access?.auth.realm ?? 'cargohold';
+  const challenge = (message: string): Refusal => ({
+    status: 401,
+    message,
+    headers: { 'WWW-Authenticate': `Basic realm="${realm.replace(/["\\]/g, '\\$&')}"` },
+  });
+  const roleOf = (p: Principal): Role | undefined => {
+    const named = (list: readonly string[]) => list.includes(p.name) || (p.authenticated && list.includes(AUTHENTICATED));
+    if (!p.authenticated) return options.anonymous === 'none' ? undefined : options.anonymous;
+    if (named(options.admins)) return 'admin';
+    if (named(options.viewers)) return 'view';
+    return undefined;
+  };
+  return async (c) => {
+    let principal: Principal = { name: ANONYMOUS, authenticated: false };
+    if (access) {
+      const address = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
+      const result = await access.auth.authenticate(c.req.header('authorization'), address);
+      if (!result.ok && result.reason === 'throttled') {
+        return { status: 429, message: 'too many failed logins from this address', headers: { 'Retry-After': String(result.retryAfterSeconds) } };
+      }
+      if (!result.ok) return challenge('invalid username, password or token');
+      principal = result.principal;
+    }
+    const role = roleOf(principal);
+    if (!role)
+      return principal.authenticated
+        ? { status: 403, message: `${principal.name} has neither the view nor the admin role`, headers: {} }
+        : challenge('the dashboard needs a login');
+    const canRead = !access || role === 'admin' ? everything : (repository: string) => access.auth.canRead(principal, access.target(repository));
+    return { role, principal: principal.authenticated ? principal.name : '', canRead };
+  };
 }
 
 /**

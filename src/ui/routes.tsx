@@ -1,9 +1,9 @@
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { RegistryError } from '../errors/registry-error.js';
 import { UpstreamError } from '../errors/upstream-error.js';
-import { buildReport, parseReportBy, parseSince, reportCsv } from '../report/report.js';
+import { buildReport, parseReportBy, parseSince, reportCsv, type Report } from '../report/report.js';
 import { sameOriginJson, type UiEnv, type Viewer, type ViewerOf } from './access.js';
 import { APP_JS, ICON_SVG, STYLE_CSS } from './assets.js';
 import type { PageContext } from './layout.js';
@@ -14,6 +14,22 @@ import { OverviewPage } from './pages/overview.js';
 import { ReportPage } from './pages/report.js';
 import type { DashboardSource } from './source.js';
 import type { TrafficRecorder } from '../observability/traffic-recorder.js';
+
+class ForbiddenError extends Error {}
+
+/** The report by image with only the repositories this viewer may read, and their total. */
+function visibleReport(report: Report, who: Viewer): Report {
+  const rows = report.rows.filter((r) => who.canRead(r.key));
+  const total = { ...report.total, pulls: 0, pullsAvoided: 0, bytesServed: 0, bytesFetched: 0, bytesSaved: 0 };
+  for (const r of rows) {
+    total.pulls += r.pulls;
+    total.pullsAvoided += r.pullsAvoided;
+    total.bytesServed += r.bytesServed;
+    total.bytesFetched += r.bytesFetched;
+    total.bytesSaved += r.bytesSaved;
+  }
+  return { ...report, rows, total };
+}
 
 export interface DashboardDeps {
   source: DashboardSource;
@@ -28,6 +44,9 @@ export interface DashboardDeps {
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/** The dashboard's paths (the registry owns /v2/ and the operations endpoints theirs). */
+const PATHS = ['/', '/ui', '/ui/*', '/favicon.ico'];
+
 const imageTarget = z.object({ repository: z.string().min(1).max(512), reference: z.string().min(1).max(256) }).strict();
 
 /**
@@ -40,14 +59,16 @@ export function createDashboard(deps: DashboardDeps): Hono<UiEnv> {
   const now = deps.now ?? Date.now;
   const ctxOf = (viewer: Viewer): PageContext => ({ role: viewer.role, principal: viewer.principal, now: now(), version: deps.version });
 
-  app.use('*', async (c, next) => {
+  // Mounted at the root beside the registry: only the dashboard's own paths go through these.
+  const headers: MiddlewareHandler<UiEnv> = async (c, next) => {
     await next();
     c.res.headers.set('Content-Security-Policy', CSP);
     c.res.headers.set('X-Content-Type-Options', 'nosniff');
     c.res.headers.set('X-Frame-Options', 'DENY');
     c.res.headers.set('Referrer-Policy', 'same-origin');
     if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store');
-  });
+  };
+  for (const path of PATHS) app.use(path, headers);
 
   const asset = (body: string, type: string) => (c: Context<UiEnv>) =>
     c.body(body, 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=300' });
@@ -57,14 +78,13 @@ export function createDashboard(deps: DashboardDeps): Hono<UiEnv> {
   app.get('/favicon.ico', (c) => c.redirect('/ui/assets/icon.svg', 301));
 
   // Everything below needs a viewer.
-  app.use('*', async (c: Context<UiEnv>, next) => {
-    const viewer = deps.viewerOf(c);
-    if (!viewer) {
-      return c.text('the dashboard needs a principal with the view or admin role', 401, { 'WWW-Authenticate': 'Basic realm="cargohold"' });
-    }
+  const signedIn: MiddlewareHandler<UiEnv> = async (c, next) => {
+    const viewer = await deps.viewerOf(c);
+    if ('status' in viewer) return c.text(viewer.message, viewer.status, viewer.headers);
     c.set('viewer', viewer);
     return next();
-  });
+  };
+  for (const path of PATHS) app.use(path, signedIn);
   const viewer = (c: Context<UiEnv>) => c.get('viewer');
 
   app.get('/', async (c) => {
@@ -78,28 +98,42 @@ export function createDashboard(deps: DashboardDeps): Hono<UiEnv> {
   app.get('/ui/images', async (c) => {
     const sort = (IMAGE_SORTS as readonly string[]).includes(c.req.query('sort') ?? '') ? (c.req.query('sort') as ImageSort) : 'repository';
     const query = { q: (c.req.query('q') ?? '').slice(0, 200), sort, desc: c.req.query('dir') === 'desc' };
-    const all = await deps.source.images();
+    const all = (await deps.source.images()).filter((image) => viewer(c).canRead(image.repository));
     return c.html(<ImagesPage ctx={ctxOf(viewer(c))} rows={filterAndSort(all, query)} total={all.length} query={query} />);
   });
 
   app.get('/ui/image', async (c) => {
     const repository = c.req.query('repository') ?? '';
     const tag = c.req.query('tag') ?? '';
-    const image = repository && tag ? await deps.source.image(repository, tag) : undefined;
+    const image = repository && tag && viewer(c).canRead(repository) ? await deps.source.image(repository, tag) : undefined;
     if (!image) return c.text(`no cached image ${repository}:${tag}`, 404);
     return c.html(<ImagePage ctx={ctxOf(viewer(c))} image={image} />);
   });
 
-  app.get('/ui/now', (c) => c.html(<NowPage ctx={ctxOf(viewer(c))} state={deps.source.now()} />));
-  app.get('/ui/fragments/now', (c) => c.html(<NowFragment ctx={ctxOf(viewer(c))} state={deps.source.now()} />));
+  app.get('/ui/now', (c) => c.html(<NowPage ctx={ctxOf(viewer(c))} state={visibleNow(viewer(c))} />));
+  app.get('/ui/fragments/now', (c) => c.html(<NowFragment ctx={ctxOf(viewer(c))} state={visibleNow(viewer(c))} />));
+
+  /** What a viewer may see of what is happening now: fills and requests of its repositories, no one else's name. */
+  const visibleNow = (who: Viewer) => {
+    const state = deps.source.now();
+    if (who.role === 'admin') return state;
+    return {
+      ...state,
+      fills: state.fills.filter((f) => who.canRead(f.repository)),
+      requests: state.requests
+        .filter((r) => r.repository !== undefined && who.canRead(r.repository))
+        .map((r) => ({ ...r, principal: r.principal === who.principal ? r.principal : '' })),
+    };
+  };
 
   const report = async (c: Context<UiEnv>) => {
     const sinceText = c.req.query('since') ?? '30d';
+    const by = parseReportBy(c.req.query('by') ?? 'image');
+    const who = viewer(c);
+    if (by === 'principal' && who.role !== 'admin') throw new ForbiddenError('the report by principal needs the admin role');
     const at = now();
-    return {
-      sinceText,
-      report: await buildReport(deps.traffic, { since: parseSince(sinceText, at), by: parseReportBy(c.req.query('by') ?? 'image'), now: at }),
-    };
+    const full = await buildReport(deps.traffic, { since: parseSince(sinceText, at), by, now: at });
+    return { sinceText, report: by === 'image' && who.role !== 'admin' ? visibleReport(full, who) : full };
   };
   app.get('/ui/report', async (c) => {
     const { sinceText, report: r } = await report(c);
@@ -115,7 +149,7 @@ export function createDashboard(deps: DashboardDeps): Hono<UiEnv> {
 
   // JSON for scripts and tests: the same data as the pages.
   app.get('/ui/api/overview', async (c) => c.json(await deps.source.overview()));
-  app.get('/ui/api/now', (c) => c.json(deps.source.now()));
+  app.get('/ui/api/now', (c) => c.json(visibleNow(viewer(c))));
   app.get('/ui/api/report', async (c) => c.json((await report(c)).report));
 
   const change = (name: string, act: (target: z.infer<typeof imageTarget>) => Promise<string>) =>
@@ -142,7 +176,16 @@ export function createDashboard(deps: DashboardDeps): Hono<UiEnv> {
   change('refresh', async ({ repository, reference }) => `${repository}:${reference} is ${await deps.source.refresh(repository, reference)}`);
 
   app.onError((err, c) => {
-    const status = err instanceof RangeError || err instanceof RegistryError ? 400 : err instanceof UpstreamError ? 502 : 500;
+    const status =
+      err instanceof ForbiddenError
+        ? 403
+        : err instanceof RegistryError
+          ? (err.status as 400 | 404 | 502)
+          : err instanceof RangeError
+            ? 400
+            : err instanceof UpstreamError
+              ? 502
+              : 500;
     if (status === 500) deps.logger.error({ err }, 'dashboard error');
     const message = status === 500 ? 'internal error' : err.message;
     return c.req.path.startsWith('/ui/api/') ? c.json({ error: message }, status) : c.text(message, status);

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
 import { buildTestImages, type TestImages } from '../fixtures/test-images.js';
 import { startMirror, type Mirror } from '../support/mirror.js';
 import { startDistribution, type Distribution } from '../support/peers.js';
@@ -24,7 +25,12 @@ export interface E2E {
  * One suite's world: a real distribution registry loaded with the test images,
  * cargohold in front of it, all in a temp dir removed afterwards.
  */
-export function useE2E(name: string, extra: (e2e: E2E) => Promise<void> = async () => undefined): E2E {
+export function useE2E(
+  name: string,
+  extra: (e2e: E2E) => Promise<void> = async () => undefined,
+  /** The mirror's config, made once the suite's dir exists (files it names can go there). */
+  mirrorConfig: (dir: string) => ConfigInput = () => ({}),
+): E2E {
   const ctx = {} as E2E;
   beforeAll(async () => {
     ctx.dir = mkdtempSync(join(tmpdir(), `cargohold-e2e-${name}-`));
@@ -35,7 +41,7 @@ export function useE2E(name: string, extra: (e2e: E2E) => Promise<void> = async 
     await pushImage(ctx.upstream.url, 'myorg/app', '1.0', ctx.images.app);
     await pushImage(ctx.upstream.url, 'library/multi', 'latest', ctx.images.multiOci);
     await pushImage(ctx.upstream.url, 'library/multi-list', 'latest', ctx.images.multiDocker);
-    ctx.mirror = await startMirror(ctx.upstream.url, {}, join(ctx.dir, 'mirror'));
+    ctx.mirror = await startMirror(ctx.upstream.url, mirrorConfig(ctx.dir), join(ctx.dir, 'mirror'));
     ctx.mirrorHost = ctx.mirror.url.replace('http://', '');
     ctx.upstreamBlobGets = () => ctx.upstream.requests().filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
     ctx.mirrorServed = (method, path) =>

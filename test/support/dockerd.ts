@@ -6,6 +6,8 @@ import { waitFor } from './wait.js';
 
 export interface Dockerd {
   daemon: Daemon;
+  /** The daemon's API socket (for `docker -H unix://...` runs of one's own). */
+  socket: string;
   docker(...args: string[]): Promise<string>;
   stop(): Promise<void>;
 }
@@ -50,5 +52,5 @@ export async function startDockerd(dir: string, mirrorHost: string): Promise<Doc
     await stop();
     throw new Error(`${(err as Error).message}\n${daemon.log().slice(-2000)}`);
   }
-  return { daemon, docker, stop };
+  return { daemon, socket, docker, stop };
 }

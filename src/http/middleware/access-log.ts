@@ -10,7 +10,8 @@ export interface AccessLogOptions {
 
 /**
  * One JSON line per request: method, path, status, bytes, duration and cache
- * (hit | miss | stale), the client's address and user agent, and for a failure its
+ * (hit | miss | stale), the principal (client auth: who it was, `anonymous` without
+ * credentials; absent when it failed to authenticate), the client's address and user agent, and for a failure its
  * reason (error). Written when the response has really ended, so streamed blobs log
  * their true outcome: a transfer that broke off has bytes null and says so (aborted,
  * the body bytes the socket took against those announced, and whether the client got a
@@ -48,6 +49,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
             : { aborted: true, sent: c.get('sent')?.bytes ?? null, expected: length === undefined ? null : Number(length), headersSent }),
           ms: Math.round((performance.now() - started) * 10) / 10,
           cache: c.get('cache'),
+          ...(c.get('principal') !== undefined ? { principal: c.get('principal') } : {}),
           ...(remote ? { remote } : {}),
           ...(ua ? { ua } : {}),
           ...errorField(complete),

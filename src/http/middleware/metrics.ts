@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Metrics } from '../../observability/metrics.js';
+import { ANONYMOUS } from '../../auth/types.js';
 import type { Activity } from '../../observability/activity.js';
 import type { AppEnv } from '../env.js';
 import { methodLabel, routeLabel } from '../route-label.js';
@@ -23,7 +24,9 @@ export function requestMetrics(metrics: Metrics, activity?: Activity, upstreamOf
       const ms = performance.now() - started;
       metrics.httpRequestDuration.observe({ route: route.pattern }, ms / 1000);
       const cache = c.get('cache');
-      const principal = '';
+      // '' with client auth off or for anonymous clients: one key for 'nobody' in the traffic history.
+      const named = c.get('principal');
+      const principal = named === undefined || named === ANONYMOUS ? '' : named;
       if (route.kind && activity) {
         activity.requests.add({
           at: Date.now(),
@@ -34,6 +37,7 @@ export function requestMetrics(metrics: Metrics, activity?: Activity, upstreamOf
           bytes,
           ms: Math.round(ms),
           principal,
+          repository: c.get('repository'),
         });
       }
       if (!route.kind || !cache) return;

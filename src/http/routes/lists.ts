@@ -20,11 +20,11 @@ export function tagsHandler(tags: TagService) {
   };
 }
 
-/** GET /v2/_catalog: the repositories cached here. */
+/** GET /v2/_catalog: the repositories cached here (those the client may read, with client auth on). */
 export function catalogHandler(catalog: CatalogService) {
-  return async (c: Context<AppEnv>): Promise<Response> => {
+  return async (c: Context<AppEnv>, readable?: (repository: string) => boolean): Promise<Response> => {
     const { n, last } = parsePagination(c.req.query('n'), c.req.query('last'));
-    const page = await catalog.list(n, last);
+    const page = await catalog.list(n, last, readable);
     return pageResponse(c, { repositories: page.items }, page);
   };
 }
