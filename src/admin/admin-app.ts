@@ -11,6 +11,7 @@ import { runWarmJob, type WarmJobEvent } from '../warm/warm-job.js';
 import { collectStats } from '../maintenance/stats.js';
 import { trafficSinceStart } from '../observability/traffic.js';
 import { runGc } from '../maintenance/run-gc.js';
+import { buildReport, parseReportBy } from '../report/report.js';
 import type { VerifyEvent } from './admin-client.js';
 
 const platform = z.object({ os: z.string().min(1), architecture: z.string().min(1), variant: z.string().min(1).optional() }).strict();
@@ -56,7 +57,7 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
   app.notFound((c) => c.json({ error: 'unknown admin endpoint' }, 404));
   app.onError((err, c) => {
     if (err instanceof z.ZodError || err instanceof SyntaxError) return c.json({ error: `bad request: ${err.message}` }, 400);
-    if (err instanceof ImageRefError) return c.json({ error: err.message }, 400);
+    if (err instanceof ImageRefError || err instanceof RangeError) return c.json({ error: err.message }, 400);
     if (err instanceof RegistryError) return c.json({ error: err.message }, err.status as ContentfulStatusCode);
     logger.error({ err }, 'admin API error');
     return c.json({ error: 'internal error' }, 500);
@@ -98,6 +99,11 @@ function routeCommands(app: Hono, services: Services, logger: Logger): void {
   app.get('/v1/stats', async (c) =>
     c.json({ ...(await collectStats(services.metadata)), traffic: await trafficSinceStart(services.metrics, services.startedAt) }),
   );
+  app.get('/v1/report', async (c) => {
+    const since = Number(c.req.query('since'));
+    if (!Number.isFinite(since)) return c.json({ error: 'since: ms since the epoch' }, 400);
+    return c.json(await buildReport(services.activity.traffic, { since, by: parseReportBy(c.req.query('by') ?? 'image'), now: Date.now() }));
+  });
   app.get('/v1/images', async (c) => c.json(await services.metadata.listImages(c.req.query('repository'))));
 
   app.get('/v1/pins', async (c) => c.json(await services.metadata.listPins()));

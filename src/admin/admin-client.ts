@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import type { RateLimitSnapshot } from '../upstream/rate-limit.js';
 import type { GcResult } from '../maintenance/run-gc.js';
 import type { StoreStats } from '../maintenance/stats.js';
+import type { Report, ReportBy } from '../report/report.js';
 import type { VerifyProgress, VerifyReport } from '../maintenance/verify.js';
 import type { ImageEntry, Pin } from '../ports/metadata-repo.js';
 import type { WarmJobEvent, WarmRequest } from '../warm/warm-job.js';
@@ -75,6 +76,10 @@ export class AdminClient {
 
   async stats(): Promise<StoreStats> {
     return (await this.#json('GET', '/v1/stats')) as StoreStats;
+  }
+
+  async report(since: number, by: ReportBy): Promise<Report> {
+    return (await this.#json('GET', `/v1/report?${new URLSearchParams({ since: String(since), by }).toString()}`)) as Report;
   }
 
   async images(repository?: string): Promise<ImageEntry[]> {

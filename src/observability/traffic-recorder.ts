@@ -87,7 +87,7 @@ export class TrafficRecorder {
     return this.#flushing;
   }
 
-  async totals(options: { since: number; until?: number; by: TrafficGroup }): Promise<TrafficTotal[]> {
+  async trafficTotals(options: { since: number; until?: number; by: TrafficGroup }): Promise<TrafficTotal[]> {
     await this.flush();
     return this.#metadata.trafficTotals(options);
   }

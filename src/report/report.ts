@@ -1,4 +1,4 @@
-import type { TrafficRecorder } from '../observability/traffic-recorder.js';
+import type { MetadataRepo } from '../ports/metadata-repo.js';
 import { sumTotals } from '../observability/traffic-recorder.js';
 import { DAY_MS, pullsAvoided, type TrafficTotal } from '../ports/traffic.js';
 
@@ -47,8 +47,11 @@ export function parseReportBy(input: string): ReportBy {
 }
 
 /** Pulls, bytes served and fetched, pulls avoided per image, principal or upstream since a time. */
-export async function buildReport(traffic: TrafficRecorder, options: { since: number; by: ReportBy; now: number }): Promise<Report> {
-  const totals = await traffic.totals({ since: options.since, by: GROUP[options.by] });
+/** Where traffic totals come from: the metadata store, or the running server's recorder (which flushes first). */
+export type TrafficSource = Pick<MetadataRepo, 'trafficTotals'>;
+
+export async function buildReport(traffic: TrafficSource, options: { since: number; by: ReportBy; now: number }): Promise<Report> {
+  const totals = await traffic.trafficTotals({ since: options.since, by: GROUP[options.by] });
   const rows = totals.map((t) => row(options.by === 'principal' && t.key === '' ? 'anonymous' : t.key, t));
   rows.sort((a, b) => b.bytesServed - a.bytesServed || b.pulls - a.pulls || (a.key < b.key ? -1 : 1));
   return {

@@ -13,7 +13,7 @@ import { NowFragment, NowPage } from './pages/now.js';
 import { OverviewPage } from './pages/overview.js';
 import { ReportPage } from './pages/report.js';
 import type { DashboardSource } from './source.js';
-import type { TrafficRecorder } from '../observability/traffic-recorder.js';
+import type { TrafficSource } from '../report/report.js';
 
 class ForbiddenError extends Error {}
 
@@ -33,7 +33,7 @@ function visibleReport(report: Report, who: Viewer): Report {
 
 export interface DashboardDeps {
   source: DashboardSource;
-  traffic: TrafficRecorder;
+  traffic: TrafficSource;
   viewerOf: ViewerOf;
   version: string;
   logger: Logger;

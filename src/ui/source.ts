@@ -143,7 +143,7 @@ export class DashboardSource {
   }
 
   totals(since: number, by: TrafficGroup): Promise<TrafficTotal[]> {
-    return this.#services.activity.traffic.totals({ since, by });
+    return this.#services.activity.traffic.trafficTotals({ since, by });
   }
 
   async images(): Promise<ImageRow[]> {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
@@ -147,6 +147,29 @@ describe('an unusable data dir: one line, exit 1, from every command', () => {
   });
 });
 
+describe('usage, help and version', () => {
+  it('a bare cargohold prints the usage to stderr and exits 2; --help to stdout, exit 0', async () => {
+    const bare = await run([]);
+    expect([bare.code, bare.stdout]).toEqual([2, '']);
+    expect(bare.stderr).toMatch(/^cargohold: an OCI registry pull-through mirror/);
+    const help = await run(['--help']);
+    expect([help.code, help.stderr, help.stdout]).toEqual([0, '', bare.stderr]);
+  });
+
+  it('each command has its own --help; --version prints the package version', async () => {
+    const warm = await run(['warm', '--help']);
+    expect([warm.code, warm.stderr]).toEqual([0, '']);
+    expect(warm.stdout).toMatch(/^Usage: cargohold warm \[options\] <image>\.\.\./);
+    expect(warm.stdout).toContain('--build-arg NAME=VALUE');
+    expect(warm.stdout).not.toContain('cargohold serve');
+    for (const command of ['serve', 'pin', 'unpin', 'pins', 'ls', 'stats', 'gc', 'verify', 'report']) {
+      expect((await run([command, '--help'])).stdout).toMatch(new RegExp(`^Usage: cargohold ${command} `));
+    }
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    expect(await run(['--version'])).toEqual({ code: 0, stdout: `cargohold ${version}\n`, stderr: '' });
+  });
+});
+
 describe('a bad argument: one line and the usage hint, exit 2, before the data dir is looked at', () => {
   it.each([
     [['serve', 'extra'], "serve takes no arguments (got 'extra')"],
@@ -158,6 +181,9 @@ describe('a bad argument: one line and the usage hint, exit 2, before the data d
     [['verify', 'extra'], 'verify takes no arguments'],
     [['stats', 'extra'], 'stats takes no arguments'],
     [['ls', 'Bad_Name'], 'not a repository name: Bad_Name'],
+    [['report', '--by', 'team'], '--by: "team" must be image, principal or upstream'],
+    [['report', '--since', 'lately'], '--since: "lately" is neither a duration (30d, 12h, 2w) nor a date (2026-11-01)'],
+    [['report', '--json', '--csv'], 'give --json or --csv, not both'],
   ])('%j', async (args, line) => {
     const dir = join(tempDir(), 'typo');
     const result = await run([...args, '--data-dir', dir]);

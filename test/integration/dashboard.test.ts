@@ -6,6 +6,7 @@ import { scrapeWhen } from '../support/metrics.js';
 import { startMirror, type Mirror } from '../support/mirror.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { waitFor } from '../support/wait.js';
+import { startCli } from '../support/cli-process.js';
 
 let hub: FakeHub | undefined;
 let mirror: Mirror | undefined;
@@ -130,6 +131,38 @@ describe('dashboard', () => {
     expect(lines[1]).toMatch(/^docker\.io,3,1,/);
     expect(lines[2]).toMatch(/^total,3,1,/);
     expect((await http(mirror.url, '/ui/api/report?since=yesterdayish')).status).toBe(400);
+  });
+
+  it('cargohold report gives the same numbers through the running server and, once it stopped, from the data dir', async () => {
+    const { hub, mirror: server } = await setUp();
+    const layer = randomLayer(40_000);
+    hub.push('library/node', 'latest', image([layer]));
+    for (let i = 0; i < 3; i++) await http(server.url, '/v2/library/node/manifests/latest');
+    await http(server.url, `/v2/library/node/blobs/${layer.digest}`);
+    await server.idle();
+    const page = (await http(server.url, '/ui/api/report?since=1h&by=image')).json();
+    const report = async () => {
+      const cli = startCli(['report', '--json', '--since', '1h', '--data-dir', server.dataDir]);
+      expect((await cli.exited).code).toBe(0);
+      return JSON.parse(cli.output());
+    };
+    const remote = await report();
+    expect(remote.rows).toEqual(page.rows);
+    expect(remote.rows).toEqual([
+      {
+        key: 'library/node',
+        pulls: 3,
+        pullsAvoided: 2,
+        bytesServed: expect.any(Number),
+        bytesFetched: expect.any(Number),
+        bytesSaved: expect.any(Number),
+      },
+    ]);
+    expect(remote.rows[0].bytesFetched).toBe(hub.manifests.get(hub.repos.get('library/node')!.tags.get('latest')!)!.size + layer.size);
+    await server.close();
+    const local = await report();
+    expect(local.rows).toEqual(remote.rows);
+    expect(local.total).toEqual(remote.total);
   });
 
   it('the traffic history is kept in the metadata store: a restarted server shows what the one before it served', async () => {
