@@ -96,7 +96,7 @@ async function serve(
     minFreeBytes: config.health.minFreeBytes,
     storage: services.storageHealth,
   });
-  const app = createApp({ registry: services.registry, logger, metrics: services.metrics, readiness });
+  const app = createApp({ registry: services.registry, namespaces: services.namespaces, logger, metrics: services.metrics, readiness });
   // A request without Host reaches the listener, which answers it with the OCI error JSON.
   const server = createServer({ requireHostHeader: false }, nodeListener(app, logger));
   server.on('clientError', answerMalformedRequest);

@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { CacheStatus } from '../core/types.js';
+import type { ResolvedName } from '../core/namespace.js';
 import type { Failure } from './failure.js';
 
 /** Typed context for every route: node bindings (for raw streaming) and our variables. */
@@ -12,6 +13,8 @@ export interface AppEnv {
     sent: { bytes: number } | undefined;
     /** The response joined a fetch or fill another request had started (metrics). */
     coalesced: boolean | undefined;
+    /** The repository the request named and its upstream (set once resolved; client auth reads `private`). */
+    namespace: ResolvedName | undefined;
     /** Why the request failed, for the access log (set by the error handler). */
     failure: Failure | undefined;
   };
