@@ -176,5 +176,22 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     registry.blobs.cancelFills(reason);
     for (const u of upstreams.values()) u.abort(reason);
   };
-  return { paths, metadata, backend, store, maintenance, fills, upstream, upstreams, upstreamConfigs, namespaces, storageHealth, registry, metrics, startedAt, abort, close };
+  return {
+    paths,
+    metadata,
+    backend,
+    store,
+    maintenance,
+    fills,
+    upstream,
+    upstreams,
+    upstreamConfigs,
+    namespaces,
+    storageHealth,
+    registry,
+    metrics,
+    startedAt,
+    abort,
+    close,
+  };
 }

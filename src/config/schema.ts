@@ -46,7 +46,10 @@ export const DEFAULT_TAG_TTL_RULES = [
 const HOST_KEY = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?$/;
 const DOCKER_HUB_ALIASES = new Set(['registry-1.docker.io', 'index.docker.io', 'registry.hub.docker.com']);
 
-const repositoryGlob = z.string().min(1).regex(/^[a-z0-9._\-/*?]+$/, 'a repository glob: lowercase name characters, * (one segment), ** (any), ?');
+const repositoryGlob = z
+  .string()
+  .min(1)
+  .regex(/^[a-z0-9._\-/*?]+$/, 'a repository glob: lowercase name characters, * (one segment), ** (any), ?');
 
 /**
  * One upstream registry behind this mirror, keyed by its host. Unset keys take the
@@ -72,7 +75,10 @@ const upstreamEntry = z
     private: z.boolean().default(false),
   })
   .strict()
-  .refine((u) => [u.password, u.passwordEnv, u.passwordFile].filter((v) => v !== undefined).length <= 1, 'give one of password, passwordEnv, passwordFile')
+  .refine(
+    (u) => [u.password, u.passwordEnv, u.passwordFile].filter((v) => v !== undefined).length <= 1,
+    'give one of password, passwordEnv, passwordFile',
+  )
   .refine(
     (u) => (u.username === undefined) === (u.password === undefined && u.passwordEnv === undefined && u.passwordFile === undefined),
     'username and a password go together',
@@ -82,7 +88,8 @@ export const upstreamsSchema = z
   .record(z.string(), upstreamEntry)
   .superRefine((map, ctx) => {
     for (const host of Object.keys(map)) {
-      if (!HOST_KEY.test(host)) ctx.addIssue({ code: 'custom', path: [host], message: 'must be a registry host (lowercase host[:port], e.g. ghcr.io)' });
+      if (!HOST_KEY.test(host))
+        ctx.addIssue({ code: 'custom', path: [host], message: 'must be a registry host (lowercase host[:port], e.g. ghcr.io)' });
       else if (DOCKER_HUB_ALIASES.has(host)) ctx.addIssue({ code: 'custom', path: [host], message: 'Docker Hub is configured as docker.io' });
     }
   })

@@ -1,4 +1,3 @@
-import { URL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { image, randomLayer } from '../fixtures/images.js';
 import { FakeHub } from '../support/fake-hub.js';
