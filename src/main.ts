@@ -120,7 +120,14 @@ async function serve(
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   logger.info(
-    { listen: `${host}:${bound}`, dataDir: paths.root, upstream: services.upstream.url.origin, offline: config.offline, admin: socketPath },
+    {
+      listen: `${host}:${bound}`,
+      dataDir: paths.root,
+      upstream: services.upstream.url.origin,
+      upstreams: Object.fromEntries([...services.upstreams].map(([host, client]) => [host, client.url.origin])),
+      offline: config.offline,
+      admin: socketPath,
+    },
     'cargohold listening',
   );
 

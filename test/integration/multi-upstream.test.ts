@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/admin/admin-client.js';
+import type { WarmJobEvent } from '../../src/warm/warm-job.js';
 import { image, randomLayer } from '../fixtures/images.js';
 import { CountingServer } from '../support/counting-server.js';
 import { FakeHub } from '../support/fake-hub.js';
@@ -251,5 +252,35 @@ describe('several upstreams behind one endpoint', () => {
     expect(sent.length).toBeGreaterThan(0);
     for (const a of sent) expect(a).toMatch(/^Bearer /);
     expect(JSON.stringify(ghcr.requests)).not.toContain(Buffer.from('alice:hub-secret').toString('base64'));
+  });
+
+  it('warm and pin name an upstream by host; an unconfigured one fails with nothing contacted', async () => {
+    mirror = await start();
+    const img = image([randomLayer(2000)]);
+    ghcr.push('foo/bar', '1', img);
+    hub.push('foo/bar', '1', image([randomLayer(10)]));
+    const events: WarmJobEvent[] = [];
+    const admin = new AdminClient(mirror.adminSocket);
+    await admin.warm(
+      {
+        targets: [
+          { image: 'ghcr.io/foo/bar:1', platforms: 'all' },
+          { image: 'quay.io/foo/bar:1', platforms: 'all' },
+        ],
+        concurrency: 2,
+        pin: true,
+      },
+      (e) => events.push(e),
+    );
+    expect(events.filter((e) => e.kind === 'failed')).toEqual([
+      { kind: 'failed', image: 'quay.io/foo/bar:1', message: 'no upstream is configured for registry "quay.io"' },
+    ]);
+    expect(ghcr.count({ server: 'cdn', method: 'GET' })).toBe(img.blobs.length);
+    expect(hub.requests).toHaveLength(0);
+    expect((await admin.pins()).map((p) => `${p.repository}:${p.reference}`)).toEqual(['ghcr.io/foo/bar:1']);
+    ghcr.resetCounts();
+    const res = await http(mirror.url, `/v2/ghcr.io/foo/bar/blobs/${img.blobs.at(-1)?.digest as string}`);
+    expect([res.status, res.headers['x-cargohold-cache']]).toEqual([200, 'hit']);
+    expect(ghcr.requests).toHaveLength(0);
   });
 });
