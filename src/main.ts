@@ -16,7 +16,7 @@ import { createDashboard } from './ui/routes.js';
 import { DashboardSource } from './ui/source.js';
 import { dashboardViewers } from './ui/access.js';
 import { VERSION } from './version.js';
-import { singleUpstreamTargets, type ClientAccess } from './http/authorize.js';
+import type { ClientAccess } from './http/authorize.js';
 import { nodeListener } from './http/node-listener.js';
 import type { StorageHealth } from './core/storage-health.js';
 import { redactPostgresUrl } from './metadata/postgres-url.js';
@@ -59,8 +59,8 @@ export async function startServer(config: Readonly<Config>, logger: Logger, opti
   const now = options.now ?? Date.now;
   // Read before the data dir is opened: a bad htpasswd or tokens file stops the start with nothing touched.
   const auth = loadClientAuth(config.auth, now);
-  const access = auth ? { auth, target: singleUpstreamTargets(config.upstream.private) } : undefined;
   const services = await openServices(config, logger, now);
+  const access = auth ? { auth, namespaces: services.namespaces } : undefined;
   const cleanups: Array<() => Promise<void>> = [() => services.close()];
   const unwind = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
@@ -123,6 +123,7 @@ async function serve(
     : undefined;
   const app = createApp({
     registry: services.registry,
+    namespaces: services.namespaces,
     logger,
     metrics: services.metrics,
     readiness,
@@ -160,6 +161,7 @@ async function serve(
       // Where the metadata is, never with the database password.
       metadata: config.metadata.postgres ? redactPostgresUrl(config.metadata.postgres.url) : 'sqlite',
       upstream: services.upstream.url.origin,
+      upstreams: Object.fromEntries([...services.upstreams].map(([host, client]) => [host, client.url.origin])),
       offline: config.offline,
       admin: socketPath,
       clientAuth: access !== undefined,

@@ -3,7 +3,10 @@ import type { Config } from './config/schema.js';
 import { BlobCache, type BlobFill } from './core/blob-cache.js';
 import { LocalCatalog } from './core/catalog.js';
 import { ManifestCache } from './core/manifest-cache.js';
-import { createFreshnessPolicy } from './core/policy.js';
+import { createFreshnessPolicy, perUpstreamPolicy, type FreshnessPolicy } from './core/policy.js';
+import { Namespaces } from './core/namespace.js';
+import { UpstreamRouter } from './core/upstream-router.js';
+import { DEFAULT_HOST, resolveUpstreams, type ResolvedUpstream } from './config/upstreams.js';
 import { Referrers } from './core/referrers.js';
 import { StorageHealth } from './core/storage-health.js';
 import { ReadLeases } from './core/read-leases.js';
@@ -30,7 +33,14 @@ export interface Services {
   store: ReadLeases;
   maintenance: Maintenance;
   fills: SingleFlight<BlobFill>;
+  /** The default upstream's client (docker.io). */
   upstream: UpstreamClient;
+  /** One client per configured upstream, by host: each its own trusted origins, credentials and rate-limit state. */
+  upstreams: ReadonlyMap<string, UpstreamClient>;
+  /** The configured upstreams, resolved (`private` is carried for client auth). */
+  upstreamConfigs: readonly ResolvedUpstream[];
+  /** Which repository a request names (`?ns=`, a host path prefix, else docker.io). */
+  namespaces: Namespaces;
   /** Whether the store can write what the mirror fetches (read by a readiness check). */
   storageHealth: StorageHealth;
   registry: Registry & { manifests: ManifestCache; blobs: BlobCache };
@@ -69,7 +79,6 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   const metrics = createMetrics();
   const startedAt = now();
   const activity = createActivity(metadata, logger, now);
-  const upstreamLabel = new URL(config.upstream.url).host;
   const store = new ReadLeases(backend);
   const maintenance = new Maintenance({
     metadata,
@@ -104,43 +113,57 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       });
     },
   });
-  const upstream = new UpstreamClient({
-    url: config.upstream.url,
-    credentials:
-      config.upstream.username && config.upstream.password ? { username: config.upstream.username, password: config.upstream.password } : undefined,
-    tokenRealmOrigins: config.upstream.tokenRealmOrigins?.map((u) => new URL(u).origin),
-    redirectOrigins: config.upstream.redirectOrigins.map((u) => new URL(u).origin),
-    connectTimeoutMs: config.upstream.connectTimeoutMs,
-    headersTimeoutMs: config.upstream.headersTimeoutMs,
-    bodyTimeoutMs: config.upstream.bodyTimeoutMs,
-    requestDeadlineMs: config.upstream.requestDeadlineMs,
-    maxRetryAfterSeconds: config.upstream.maxRetryAfterSeconds,
-    offline: config.offline,
-    logger,
-    now,
-    observe: (kind, status, seconds, reason) => {
-      metrics.upstreamRequests.inc({ upstream: upstreamLabel, kind, status: String(status) });
-      metrics.upstreamRequestDuration.observe({ upstream: upstreamLabel, kind }, seconds);
-      activity.upstreams.observe(upstreamLabel, kind, status, reason);
-    },
-  });
+  const upstreamConfigs = resolveUpstreams(config);
+  const upstreams = new Map<string, UpstreamClient>();
+  const policies = new Map<string, FreshnessPolicy>();
+  for (const up of upstreamConfigs) {
+    // Metrics label the upstream by the host clients name it by (docker.io), not its URL's host.
+    const label = up.host;
+    upstreams.set(
+      up.host,
+      new UpstreamClient({
+        url: up.url,
+        credentials: up.credentials,
+        tokenRealmOrigins: up.tokenRealmOrigins,
+        redirectOrigins: up.redirectOrigins,
+        connectTimeoutMs: config.upstream.connectTimeoutMs,
+        headersTimeoutMs: config.upstream.headersTimeoutMs,
+        bodyTimeoutMs: config.upstream.bodyTimeoutMs,
+        requestDeadlineMs: config.upstream.requestDeadlineMs,
+        maxRetryAfterSeconds: config.upstream.maxRetryAfterSeconds,
+        offline: config.offline,
+        logger: logger.child({ registry: up.host }),
+        now,
+        observe: (kind, status, seconds, reason) => {
+          metrics.upstreamRequests.inc({ upstream: label, kind, status: String(status) });
+          metrics.upstreamRequestDuration.observe({ upstream: label, kind }, seconds);
+          activity.upstreams.observe(label, kind, status, reason);
+        },
+      }),
+    );
+    policies.set(up.host, createFreshnessPolicy(up.tagTtlSeconds, up.tagTtlRules, config.offline));
+  }
+  const upstream = upstreams.get(DEFAULT_HOST) as UpstreamClient;
+  const namespaces = new Namespaces(upstreamConfigs.map((u) => ({ host: u.host, allow: u.allow, deny: u.deny, private: u.private })));
+  const router = new UpstreamRouter(upstreams);
   registerGauges(metrics, {
     fillsInFlight: () => fills.size,
     // Fill counts its readers per process: one server per process outside the tests.
     fillReaders: () => Fill.readers,
     storeUsage: () => metadata.storeUsage(),
-    rateLimitRemaining: () => {
-      const remaining = upstream.rateLimit.state.remaining;
-      return remaining === undefined ? [] : [{ upstream: upstreamLabel, remaining }];
-    },
+    rateLimitRemaining: () =>
+      [...upstreams].flatMap(([host, client]) => {
+        const remaining = client.rateLimit.state.remaining;
+        return remaining === undefined ? [] : [{ upstream: host, remaining }];
+      }),
   });
-  const policy = createFreshnessPolicy(config.upstream.tagTtlSeconds, config.upstream.tagTtlRules, config.offline);
+  const policy = perUpstreamPolicy(policies, policies.get(DEFAULT_HOST) as FreshnessPolicy);
   const storageHealth = new StorageHealth(logger, now);
   const deadline = { minMs: config.fills.minSeconds * 1000, minBytesPerSecond: config.fills.minBytesPerSecond };
   const registry = {
     manifests: new ManifestCache({
       metadata,
-      upstream,
+      upstream: router,
       logger,
       maxManifestBytes: config.limits.maxManifestBytes,
       policy,
@@ -152,16 +175,16 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       backend: store,
       reads: store,
       fills,
-      upstream,
+      upstream: router,
       deadline,
       health: storageHealth,
       logger,
       onStored: () => maintenance.evictSoon(),
     }),
-    tags: new TagList({ metadata, upstream, logger, maxPage: config.limits.maxPageSize, ttlSeconds: policy.defaultTtlSeconds, now }),
+    tags: new TagList({ metadata, upstream: router, logger, maxPage: config.limits.maxPageSize, ttlSeconds: policy.defaultTtlSeconds, now }),
     referrers: new Referrers({
       metadata,
-      upstream,
+      upstream: router,
       logger,
       maxManifestBytes: config.limits.maxManifestBytes,
       ttlSeconds: policy.defaultTtlSeconds,
@@ -175,12 +198,30 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       await maintenance.stop();
       await fills.drain();
       await activity.traffic.stop();
-      await upstream.close().catch(() => undefined);
+      await Promise.all([...upstreams.values()].map((u) => u.close().catch(() => undefined)));
       await metadata.close();
     })());
   const abort = (reason: Error) => {
     registry.blobs.cancelFills(reason);
-    upstream.abort(reason);
+    for (const u of upstreams.values()) u.abort(reason);
   };
-  return { paths, metadata, backend, store, maintenance, fills, upstream, storageHealth, registry, metrics, activity, startedAt, abort, close };
+  return {
+    paths,
+    metadata,
+    backend,
+    store,
+    maintenance,
+    fills,
+    upstream,
+    upstreams,
+    upstreamConfigs,
+    namespaces,
+    storageHealth,
+    registry,
+    metrics,
+    activity,
+    startedAt,
+    abort,
+    close,
+  };
 }

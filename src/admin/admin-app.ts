@@ -73,12 +73,20 @@ function routeCommands(app: Hono, services: Services, logger: Logger): void {
     return ndjson<WarmJobEvent>((emit) => runWarmJob(services, request, emit));
   });
 
-  // The upstream's pull quota as last seen, and whether manifest GETs are held back; DELETE lifts a block at once.
-  app.get('/v1/ratelimit', (c) => c.json(services.upstream.rateLimit.snapshot()));
+  // An upstream's pull quota as last seen, and whether manifest GETs are held back; DELETE lifts a block at once.
+  // Each upstream has its own (?upstream=ghcr.io; default docker.io).
+  const quotaOf = (host: string | undefined) => {
+    const client = services.upstreams.get(host ?? 'docker.io');
+    if (!client) throw new RegistryError('NAME_UNKNOWN', `no upstream is configured for registry "${host}"`, { status: 404 });
+    return client.rateLimit;
+  };
+  app.get('/v1/ratelimit', (c) => c.json(quotaOf(c.req.query('upstream')).snapshot()));
   app.delete('/v1/ratelimit', (c) => {
-    const cleared = services.upstream.rateLimit.clear();
-    logger.info({ cleared }, 'admin: clear the upstream rate limit block');
-    return c.json({ cleared, state: services.upstream.rateLimit.snapshot() });
+    const host = c.req.query('upstream') ?? 'docker.io';
+    const quota = quotaOf(host);
+    const cleared = quota.clear();
+    logger.info({ cleared, registry: host }, 'admin: clear the upstream rate limit block');
+    return c.json({ cleared, state: quota.snapshot() });
   });
 
   app.post('/v1/gc', async (c) => {

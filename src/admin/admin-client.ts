@@ -95,14 +95,14 @@ export class AdminClient {
     return (await this.#json('DELETE', '/v1/pins', { image })) as { image: string; removed: boolean };
   }
 
-  /** The upstream's pull quota as the server last saw it, and any block on manifest GETs. */
-  async rateLimit(): Promise<RateLimitSnapshot> {
-    return (await this.#json('GET', '/v1/ratelimit')) as RateLimitSnapshot;
+  /** An upstream's pull quota (default docker.io) as the server last saw it, and any block on manifest GETs. */
+  async rateLimit(upstream?: string): Promise<RateLimitSnapshot> {
+    return (await this.#json('GET', `/v1/ratelimit${upstreamQuery(upstream)}`)) as RateLimitSnapshot;
   }
 
   /** Lifts a block on manifest GETs at once; cleared is false when there was none. */
-  async clearRateLimit(): Promise<{ cleared: boolean; state: RateLimitSnapshot }> {
-    return (await this.#json('DELETE', '/v1/ratelimit')) as { cleared: boolean; state: RateLimitSnapshot };
+  async clearRateLimit(upstream?: string): Promise<{ cleared: boolean; state: RateLimitSnapshot }> {
+    return (await this.#json('DELETE', `/v1/ratelimit${upstreamQuery(upstream)}`)) as { cleared: boolean; state: RateLimitSnapshot };
   }
 
   async #json(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<unknown> {
@@ -136,4 +136,8 @@ async function errorOf(res: IncomingMessage): Promise<string> {
   } catch {
     return `admin API answered ${res.statusCode}`;
   }
+}
+
+function upstreamQuery(upstream: string | undefined): string {
+  return upstream === undefined ? '' : `?upstream=${encodeURIComponent(upstream)}`;
 }

@@ -1,3 +1,4 @@
+import { canonicalHost, DOCKER_HUB, looksLikeHost } from '../core/namespace.js';
 import { pino } from 'pino';
 import { runGc, type GcResult } from '../maintenance/run-gc.js';
 import type { StoreStats } from '../maintenance/stats.js';
@@ -168,8 +169,12 @@ export async function lsCommand(args: string[], env: NodeJS.ProcessEnv): Promise
   return 0;
 }
 
-/** `node` → `library/node`, as Docker Hub names are stored. */
+/** `node` → `docker.io/library/node`, `ghcr.io/foo/bar` as is: repositories are stored with their registry. */
 function normaliseRepository(name: string): string {
-  if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(name)) throw new UsageError(`not a repository name: ${name}`);
-  return name.includes('/') ? name : `library/${name}`;
+  const slash = name.indexOf('/');
+  const prefixed = slash > 0 && looksLikeHost(name.slice(0, slash));
+  const host = prefixed ? canonicalHost(name.slice(0, slash)) : DOCKER_HUB;
+  const remote = prefixed ? name.slice(slash + 1) : name;
+  if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(remote)) throw new UsageError(`not a repository name: ${name}`);
+  return `${host}/${host === DOCKER_HUB && !remote.includes('/') ? `library/${remote}` : remote}`;
 }

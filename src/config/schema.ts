@@ -70,6 +70,61 @@ export const DEFAULT_TAG_TTL_RULES = [
   { match: '*-alpine', ttlSeconds: 3600 },
 ];
 
+/** A registry host as clients name it: `ghcr.io`, `registry.k8s.io`, `myregistry.example:5000` (lowercase). */
+const HOST_KEY = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?$/;
+const DOCKER_HUB_ALIASES = new Set(['registry-1.docker.io', 'index.docker.io', 'registry.hub.docker.com']);
+
+const repositoryGlob = z
+  .string()
+  .min(1)
+  .regex(/^[a-z0-9._\-/*?]+$/, 'a repository glob: lowercase name characters, * (one segment), ** (any), ?');
+
+/**
+ * One upstream registry behind this mirror, keyed by its host. Unset keys take the
+ * `upstream:` section's values (its url and credentials only for docker.io); the url
+ * defaults to https://<host>.
+ */
+const upstreamEntry = z
+  .object({
+    url: httpUrl.optional(),
+    username: z.string().min(1).optional(),
+    /** The password inline, the name of an environment variable holding it, or a file holding it (one of the three). */
+    password: z.string().min(1).optional(),
+    passwordEnv: z.string().min(1).optional(),
+    passwordFile: z.string().min(1).optional(),
+    tokenRealmOrigins: z.array(httpUrl).optional(),
+    redirectOrigins: z.array(httpUrl).optional(),
+    tagTtlSeconds: z.number().int().nonnegative().optional(),
+    tagTtlRules: z.array(tagTtlRule).optional(),
+    /** Only repositories matching one of these are served (default: all); deny wins over allow. */
+    allow: z.array(repositoryGlob).optional(),
+    deny: z.array(repositoryGlob).default([]),
+    /** Content only authenticated clients may read (enforced by client auth). */
+    private: z.boolean().default(false),
+  })
+  .strict()
+  .refine(
+    (u) => [u.password, u.passwordEnv, u.passwordFile].filter((v) => v !== undefined).length <= 1,
+    'give one of password, passwordEnv, passwordFile',
+  )
+  .refine(
+    (u) => (u.username === undefined) === (u.password === undefined && u.passwordEnv === undefined && u.passwordFile === undefined),
+    'username and a password go together',
+  );
+
+export const upstreamsSchema = z
+  .record(z.string(), upstreamEntry)
+  .superRefine((map, ctx) => {
+    for (const host of Object.keys(map)) {
+      if (!HOST_KEY.test(host))
+        ctx.addIssue({ code: 'custom', path: [host], message: 'must be a registry host (lowercase host[:port], e.g. ghcr.io)' });
+      else if (DOCKER_HUB_ALIASES.has(host)) ctx.addIssue({ code: 'custom', path: [host], message: 'Docker Hub is configured as docker.io' });
+    }
+  })
+  .default({});
+
+export type UpstreamEntry = z.infer<typeof upstreamEntry>;
+
 /**
  * Every setting with its default in one place; units in the key names.
  * Zod is used rather than hand-written checks: one declaration gives the types, the
@@ -138,6 +193,8 @@ export const configSchema = z
         message: 'rules and anonymous need client auth on: give htpasswdFile or tokensFile',
       })
       .prefault({}),
+    /** Registries behind this mirror by host; docker.io is always one (the `upstream:` section, unless listed here). */
+    upstreams: upstreamsSchema,
     limits: z
       .object({
         maxManifestBytes: z
@@ -225,10 +282,16 @@ export const configSchema = z
     offline: z.boolean().default(false),
   })
   .strict()
-  .refine((c) => !c.upstream.private || c.auth.htpasswdFile !== undefined || c.auth.tokensFile !== undefined, {
-    message: 'a private upstream needs client auth: give auth.htpasswdFile or auth.tokensFile',
-    path: ['upstream', 'private'],
-  });
+  .refine(
+    (c) =>
+      !(c.upstream.private || Object.values(c.upstreams).some((u) => u.private)) ||
+      c.auth.htpasswdFile !== undefined ||
+      c.auth.tokensFile !== undefined,
+    {
+      message: 'a private upstream needs client auth: give auth.htpasswdFile or auth.tokensFile',
+      path: ['upstream', 'private'],
+    },
+  );
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -68,7 +68,7 @@ export class ManifestCache implements ManifestService {
     const cached = await this.#md.findTag(repository, tag);
     if (cached) {
       const hit = result(cached.manifest, 'hit');
-      const fresh = !revalidate && isTagFresh(cached.checkedAt, this.#now(), this.#policy.ttlFor(tag));
+      const fresh = !revalidate && isTagFresh(cached.checkedAt, this.#now(), this.#policy.ttlFor(tag, repository));
       if (fresh || this.#policy.offline) {
         this.#md.touchManifest(hit.digest);
         return hit;

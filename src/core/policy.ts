@@ -13,8 +13,8 @@ export interface TagTtlRule {
 }
 
 export interface FreshnessPolicy {
-  /** TTL in seconds for a tag: the first matching rule's, else the default. */
-  ttlFor(tag: string): number;
+  /** TTL in seconds for a tag: the first matching rule's, else the default (the rules of the repository's upstream). */
+  ttlFor(tag: string, repository?: string): number;
   /** The TTL of what no tag rule names: a repository's tag list, referrers. */
   defaultTtlSeconds: number;
   /** Never contact the upstream. */
@@ -28,6 +28,18 @@ export function createFreshnessPolicy(defaultTtlSeconds: number, rules: readonly
     defaultTtlSeconds,
     ttlFor(tag) {
       return compiled.find((r) => r.test.test(tag))?.ttl ?? defaultTtlSeconds;
+    },
+  };
+}
+
+/** Each upstream's own tag rules, picked by the host a stored repository starts with (`ghcr.io/...`). */
+export function perUpstreamPolicy(byHost: ReadonlyMap<string, FreshnessPolicy>, fallback: FreshnessPolicy): FreshnessPolicy {
+  return {
+    offline: fallback.offline,
+    defaultTtlSeconds: fallback.defaultTtlSeconds,
+    ttlFor(tag, repository) {
+      const host = repository?.slice(0, Math.max(0, repository.indexOf('/')));
+      return (host ? byHost.get(host) : undefined)?.ttlFor(tag) ?? fallback.ttlFor(tag);
     },
   };
 }

@@ -3,6 +3,7 @@ import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import { RegistryError } from '../errors/registry-error.js';
 import type { Registry } from '../core/types.js';
+import { Namespaces } from '../core/namespace.js';
 import type { ReadinessProbe } from '../observability/health.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Activity } from '../observability/activity.js';
@@ -25,6 +26,8 @@ export interface AppDeps {
   logger: Logger;
   /** Serves /metrics and counts every request. */
   metrics?: Metrics;
+  /** Which repository a request names; default: Docker Hub alone. */
+  namespaces?: Namespaces;
   /** Serves /readyz. */
   readiness?: ReadinessProbe;
   /** Told of every manifest and blob response (traffic history, recent requests; needs metrics). */
@@ -45,11 +48,12 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { registry, logger } = deps;
   const app = new Hono<AppEnv>();
-  const manifests = manifestsHandler(registry.manifests);
-  const blobs = blobsHandler(registry.blobs);
-  const tags = tagsHandler(registry.tags);
+  const namespaces = deps.namespaces ?? Namespaces.dockerHubOnly();
+  const manifests = manifestsHandler(registry.manifests, namespaces);
+  const blobs = blobsHandler(registry.blobs, namespaces);
+  const tags = tagsHandler(registry.tags, namespaces);
   const catalog = catalogHandler(registry.catalog);
-  const referrers = referrersHandler(registry.referrers);
+  const referrers = referrersHandler(registry.referrers, namespaces);
 
   app.use(requestId());
   app.use(accessLog({ logger }));
@@ -59,6 +63,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.res.headers.set('Docker-Distribution-API-Version', API_VERSION);
     // On every response, errors included (requestId() sets it only on responses made through c).
     c.res.headers.set('X-Request-Id', c.get('requestId'));
+    // The registry a containerd `?ns=` request was answered for (the distribution spec's OCI-Namespace).
+    const ns = c.get('namespace');
+    if (ns && c.req.query('ns') !== undefined) c.res.headers.set('OCI-Namespace', ns.host);
   });
 
   // Operations endpoints: local state only, never the upstream, and outside client auth (probes and scrapers have no login).

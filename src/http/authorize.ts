@@ -1,20 +1,21 @@
 import type { Context } from 'hono';
 import type { ClientAuth } from '../auth/client-auth.js';
 import { ANONYMOUS_PRINCIPAL, type AccessTarget, type Principal } from '../auth/types.js';
-import { resolveRepository } from '../core/namespace.js';
+import { splitRepository, type Namespaces } from '../core/namespace.js';
 import { RegistryError } from '../errors/registry-error.js';
 import type { AppEnv } from './env.js';
 import type { V2Route } from './v2-path.js';
 
-/** Client auth and where a resolved repository comes from (its upstream, whether that is private). */
+/** Client auth and the upstreams repositories come from. */
 export interface ClientAccess {
   auth: ClientAuth;
-  target(repository: string): AccessTarget;
+  namespaces: Namespaces;
 }
 
-/** Today's one upstream: Docker Hub names (`library/node`), private or not as configured. */
-export function singleUpstreamTargets(isPrivate: boolean): (repository: string) => AccessTarget {
-  return (repository) => ({ upstream: 'docker.io', repository, private: isPrivate });
+/** What a stored (qualified) repository reads: `docker.io/library/node` → docker.io's `library/node`, private as configured. */
+export function accessTarget(access: ClientAccess, repository: string): AccessTarget {
+  const { host, remote } = splitRepository(repository);
+  return { upstream: host, repository: remote, private: access.namespaces.isPrivate(host) };
 }
 
 /**
@@ -51,7 +52,8 @@ export function authorize(c: Context<AppEnv>, access: ClientAccess | undefined, 
     if (!principal.authenticated) throw unauthorized(access.auth.realm, 'authentication required', null);
     return;
   }
-  const target = access.target(resolveRepository(route.name, c.req.query('ns')));
+  const resolved = access.namespaces.resolve(route.name, c.req.query('ns'));
+  const target = { upstream: resolved.host, repository: resolved.remote, private: resolved.private };
   if (access.auth.canRead(principal, target)) return;
   // The access record distribution puts in its detail.
   const detail = [{ Type: 'repository', Class: '', Name: target.repository, Action: 'pull' }];
@@ -62,7 +64,7 @@ export function authorize(c: Context<AppEnv>, access: ClientAccess | undefined, 
 /** The repositories of the catalog this principal may read; undefined: all of them. */
 export function catalogFilter(access: ClientAccess | undefined, principal: Principal): ((repository: string) => boolean) | undefined {
   if (!access) return undefined;
-  return (repository) => access.auth.canRead(principal, access.target(repository));
+  return (repository) => access.auth.canRead(principal, accessTarget(access, repository));
 }
 
 function unauthorized(realm: string, message: string, detail: unknown): RegistryError {

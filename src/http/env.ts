@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { CacheStatus } from '../core/types.js';
+import type { ResolvedName } from '../core/namespace.js';
 import type { Failure } from './failure.js';
 
 /** Typed context for every route: node bindings (for raw streaming) and our variables. */
@@ -16,6 +17,8 @@ export interface AppEnv {
     coalesced: boolean | undefined;
     /** Who made the request (`anonymous` without credentials), once authenticated; for the access log. */
     principal: string | undefined;
+    /** The repository the request named and its upstream (set once resolved; client auth reads `private`). */
+    namespace: ResolvedName | undefined;
     /** Why the request failed, for the access log (set by the error handler). */
     failure: Failure | undefined;
   };

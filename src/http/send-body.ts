@@ -32,6 +32,9 @@ export function sendBody(
   for (const [name, value] of Object.entries(headers)) outgoing.setHeader(name, value);
   outgoing.setHeader('Docker-Distribution-API-Version', API_VERSION);
   outgoing.setHeader('X-Request-Id', c.get('requestId'));
+  // As app.ts sets it on every other response: the registry a `?ns=` request was answered for.
+  const ns = c.get('namespace');
+  if (ns && c.req.query('ns') !== undefined) outgoing.setHeader('OCI-Namespace', ns.host);
   outgoing.writeHead(status);
   if (options.flushHeaders) outgoing.flushHeaders();
   const sent: PumpProgress = { bytes: 0 };

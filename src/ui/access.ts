@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { ANONYMOUS, AUTHENTICATED, type Principal } from '../auth/types.js';
-import type { ClientAccess } from '../http/authorize.js';
+import { accessTarget, type ClientAccess } from '../http/authorize.js';
 import type { Role } from './layout.js';
 
 /** Who is looking at the dashboard, what they may do, and which repositories they may see. */
@@ -74,7 +74,8 @@ export function dashboardViewers(options: DashboardAccessOptions): ViewerOf {
       return principal.authenticated
         ? { status: 403, message: `${principal.name} has neither the view nor the admin role`, headers: {} }
         : challenge('the dashboard needs a login');
-    const canRead = !access || role === 'admin' ? everything : (repository: string) => access.auth.canRead(principal, access.target(repository));
+    const canRead =
+      !access || role === 'admin' ? everything : (repository: string) => access.auth.canRead(principal, accessTarget(access, repository));
     return { role, principal: principal.authenticated ? principal.name : '', canRead };
   };
 }

@@ -21,7 +21,8 @@ export interface PeriodSummary {
 export interface UpstreamSummary {
   name: string;
   health: UpstreamHealthState;
-  rateLimit: RateLimitSnapshot;
+  /** undefined for an upstream no longer configured. */
+  rateLimit: RateLimitSnapshot | undefined;
   /** Over the last 30 days. */
   bytesFetched: number;
   bytesFromCache: number;
@@ -66,9 +67,6 @@ export interface HistoryBucket {
   totals: TrafficTotal;
 }
 
-/** The name the single upstream is known by (several upstreams: each its registry host). */
-const DEFAULT_UPSTREAM = 'docker.io';
-
 /**
  * What the dashboard shows, read from the service graph: the store's inventory and images,
  * the traffic history, upstream health and quotas, fills in progress. Every method reads
@@ -102,14 +100,16 @@ export class DashboardSource {
       ...periods.map(([, since]) => this.totals(since, 'total')),
     ]);
     const byUpstream = await this.totals(now - 30 * DAY_MS, 'upstream');
-    const names = [DEFAULT_UPSTREAM, ...byUpstream.map((t) => t.key).filter((k) => k !== DEFAULT_UPSTREAM)];
+    // Every configured upstream, then any the history names that is configured no more.
+    const configured = [...this.#services.upstreams.keys()];
+    const names = [...configured, ...byUpstream.map((t) => t.key).filter((k) => !configured.includes(k))];
     const health = activity.upstreams.snapshot(names);
     const upstreams = names.map((name) => {
       const t = byUpstream.find((u) => u.key === name);
       return {
         name,
         health: health.find((h) => h.upstream === name) as UpstreamHealthState,
-        rateLimit: this.#services.upstream.rateLimit.snapshot(),
+        rateLimit: this.#services.upstreams.get(name)?.rateLimit.snapshot(),
         bytesFetched: t?.bytesFromUpstream ?? 0,
         bytesFromCache: t?.bytesFromCache ?? 0,
         pullsAvoided: t ? pullsAvoided(t) : 0,

@@ -13,13 +13,14 @@ import { listReferrers } from './referrers.js';
 import { RateLimitTracker } from './rate-limit.js';
 import { Egress, findInternalAddressError } from './egress.js';
 import { routeFor } from './redirect-policy.js';
+import { realmTrust } from './realm-trust.js';
 import { deadlineSignal, withDeadline } from './deadline.js';
 import { observed, requestKind, type UpstreamObserver } from './observe.js';
 
 export interface UpstreamOptions {
   url: string;
   credentials?: Credentials | undefined;
-  /** Origins allowed as token realms; default: auth.docker.io for Docker Hub, else the upstream's own origin. */
+  /** Origins allowed as token realms; default: the upstream's own origin and its registrable domain, auth.docker.io for Docker Hub (realm-trust.ts). */
   tokenRealmOrigins?: readonly string[] | undefined;
   /** Origins (a CDN) a redirect may lead to even if they resolve to internal addresses; the upstream's own origin always may. */
   redirectOrigins?: readonly string[] | undefined;
@@ -53,11 +54,6 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 /** Failures of a reused connection, not of the upstream: worth one more try. */
 const RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
-const DOCKER_HUB_HOSTS = new Set(['registry-1.docker.io', 'index.docker.io', 'registry.hub.docker.com']);
-
-export function defaultRealmOrigins(upstream: URL): string[] {
-  return DOCKER_HUB_HOSTS.has(upstream.hostname) ? ['https://auth.docker.io'] : [upstream.origin];
-}
 
 /**
  * One upstream registry: pooled undici Agents, token auth, redirects followed by us
@@ -85,12 +81,12 @@ export class UpstreamClient implements Upstream {
     this.#egress = new Egress(opts);
     this.#redirectTrust = new Set([this.url.origin, ...(opts.redirectOrigins ?? [])]);
     // A realm trusted only by default (auth.docker.io for Docker Hub) must still be a public host.
-    const realmTrust = new Set([this.url.origin, ...(opts.tokenRealmOrigins ?? [])]);
+    const realmPool = new Set([this.url.origin, ...(opts.tokenRealmOrigins ?? [])]);
     this.#observe = opts.observe;
     this.#auth = new TokenAuth({
-      dispatcherFor: (url) => this.#egress.realmDispatcher(this.url, url, realmTrust),
+      dispatcherFor: (url) => this.#egress.realmDispatcher(this.url, url, realmPool),
       upstreamUrl: this.url,
-      allowedRealmOrigins: opts.tokenRealmOrigins ?? defaultRealmOrigins(this.url),
+      realms: realmTrust(this.url, opts.tokenRealmOrigins),
       credentials: opts.credentials,
       logger: opts.logger,
       deadlineMs: this.#deadlineMs,

@@ -8,6 +8,7 @@ import { observed, type UpstreamObserver } from './observe.js';
 import { UpstreamError } from '../errors/upstream-error.js';
 import { findInternalAddressError } from './egress.js';
 import { deadlineSignal, withDeadline } from './deadline.js';
+import type { RealmTrust } from './realm-trust.js';
 
 export interface Credentials {
   username: string;
@@ -18,11 +19,8 @@ export interface TokenAuthOptions {
   /** The pool for a realm URL; may throw InternalAddressError (a realm trusted only by default must be a public host). */
   dispatcherFor: (url: URL) => Dispatcher;
   upstreamUrl: URL;
-  /**
-   * Origins (scheme://host[:port]) allowed as Bearer token realms. Credentials go to these
-   * only, and as Basic to the registry itself only if its own origin is one of them.
-   */
-  allowedRealmOrigins: readonly string[];
+  /** The Bearer token realms allowed (credentials go to these only), and whether the registry itself may get Basic. */
+  realms: RealmTrust;
   credentials: Credentials | undefined;
   logger: Logger;
   /** Total time a token fetch may take (shared by its callers, so it has its own deadline). */
@@ -83,10 +81,10 @@ export class TokenAuth {
     if (basic) {
       const header = this.#basic();
       if (header === undefined) return undefined;
-      if (!this.#opts.allowedRealmOrigins.includes(this.#opts.upstreamUrl.origin)) {
+      if (!this.#opts.realms.basicToRegistry) {
         // Docker Hub (or any upstream whose realm is elsewhere) never gets the password itself.
         this.#opts.logger.warn(
-          { scope, allowed: this.#opts.allowedRealmOrigins },
+          { scope, allowed: this.#opts.realms.describe },
           'not sending credentials as Basic to the upstream registry: its trusted token realm is elsewhere (list its origin in upstream.tokenRealmOrigins to allow it)',
         );
         return undefined;
@@ -186,9 +184,9 @@ export class TokenAuth {
     }
     const plainHttpAllowed = this.#opts.upstreamUrl.protocol === 'http:';
     const schemeOk = url.protocol === 'https:' || (url.protocol === 'http:' && plainHttpAllowed);
-    if (!schemeOk || !this.#opts.allowedRealmOrigins.includes(url.origin)) {
+    if (!schemeOk || !this.#opts.realms.allows(url)) {
       this.#opts.logger.error(
-        { realm: url.origin, allowed: this.#opts.allowedRealmOrigins },
+        { realm: url.origin, allowed: this.#opts.realms.describe },
         'refusing upstream token realm: not an allowed realm for this upstream (set upstream.tokenRealmOrigins to trust it)',
       );
       throw new UpstreamError('UNAVAILABLE', 'upstream token realm is not trusted', 'auth');

@@ -1,4 +1,4 @@
-import { DOCKER_HUB_NAMESPACES } from '../core/namespace.js';
+import { canonicalHost, DOCKER_HUB, looksLikeHost } from '../core/namespace.js';
 import { normalizeDockerHubName, parseReference, validateName, type Reference } from '../oci/reference.js';
 
 /** A reference a user wrote that is not an image this mirror can cache. */
@@ -7,8 +7,12 @@ export class ImageRefError extends Error {
 }
 
 export interface ImageRef {
-  /** The repository as cached here (library/node). */
+  /** The repository as cached here (docker.io/library/node, ghcr.io/foo/bar). */
   repository: string;
+  /** The registry it names (docker.io when none). */
+  host: string;
+  /** The repository on that registry (library/node). */
+  remote: string;
   reference: Reference;
   /** repository:tag or repository@digest, for messages and pins. */
   display: string;
@@ -18,8 +22,9 @@ export interface ImageRef {
 
 /**
  * Parses an image reference as users write it for Docker: `node:17-alpine`,
- * `docker.io/library/node`, `myorg/app@sha256:...`. Only Docker Hub names: that is the
- * upstream this mirror serves. Throws Error with a message naming the problem.
+ * `docker.io/library/node`, `myorg/app@sha256:...`, `ghcr.io/foo/bar:1`. Whether the
+ * registry is one this mirror serves is the caller's check (Namespaces). Throws
+ * ImageRefError with a message naming the problem.
  */
 export function parseImageRef(input: string): ImageRef {
   let rest = input.trim();
@@ -32,9 +37,9 @@ export function parseImageRef(input: string): ImageRef {
   }
   const slash = rest.indexOf('/');
   const first = slash >= 0 ? rest.slice(0, slash) : '';
-  if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-    if (!DOCKER_HUB_NAMESPACES.has(first.toLowerCase()))
-      throw new ImageRefError(`${input}: only Docker Hub images can be cached by this mirror (not ${first})`);
+  let host = DOCKER_HUB;
+  if (slash >= 0 && looksLikeHost(first)) {
+    host = canonicalHost(first);
     rest = rest.slice(slash + 1);
   }
   let tag: string | undefined;
@@ -45,11 +50,19 @@ export function parseImageRef(input: string): ImageRef {
   }
   try {
     validateName(rest);
-    const repository = normalizeDockerHubName(rest);
-    validateName(repository);
+    const remote = host === DOCKER_HUB ? normalizeDockerHubName(rest) : rest;
+    validateName(remote);
+    const repository = `${host}/${remote}`;
     const referenceText = digest ?? tag ?? 'latest';
     const reference = parseReference(referenceText);
-    return { repository, reference, referenceText, display: digest ? `${repository}@${digest}` : `${repository}:${referenceText}` };
+    return {
+      repository,
+      host,
+      remote,
+      reference,
+      referenceText,
+      display: digest ? `${repository}@${digest}` : `${repository}:${referenceText}`,
+    };
   } catch (err) {
     throw new ImageRefError(`${input}: ${(err as Error).message}`);
   }

@@ -28,6 +28,8 @@ export async function runWarmJob(services: Services, request: WarmRequest, emit:
     try {
       const ref = parseImageRef(target.image);
       display = ref.display;
+      // Only a configured upstream, and a repository its allow/deny rules let through.
+      services.namespaces.qualify(ref.host, ref.remote);
       await warmImage(
         services,
         ref,

@@ -110,10 +110,10 @@ describe('the pull side of the API', () => {
       await http(ctx.mirror.url, `/v2/${name}/manifests/latest`);
     }
     const first = await http(ctx.mirror.url, '/v2/_catalog?n=2');
-    expect(first.json()).toEqual({ repositories: ['library/a', 'library/b'] });
-    expect(first.headers.link).toBe('</v2/_catalog?n=2&last=library%2Fb>; rel="next"');
-    const rest = await http(ctx.mirror.url, '/v2/_catalog?n=2&last=library/b');
-    expect(rest.json()).toEqual({ repositories: ['myorg/c'] });
+    expect(first.json()).toEqual({ repositories: ['docker.io/library/a', 'docker.io/library/b'] });
+    expect(first.headers.link).toBe('</v2/_catalog?n=2&last=docker.io%2Flibrary%2Fb>; rel="next"');
+    const rest = await http(ctx.mirror.url, '/v2/_catalog?n=2&last=docker.io/library/b');
+    expect(rest.json()).toEqual({ repositories: ['docker.io/myorg/c'] });
   });
 
   it('logs one JSON line per request with method, path, status, bytes, duration and cache', async () => {

@@ -103,8 +103,13 @@ describe('untrusted token realms', () => {
   });
 
   it('trusts only https://auth.docker.io by default for Docker Hub', async () => {
-    const { defaultRealmOrigins } = await import('../../src/upstream/client.js');
-    expect(defaultRealmOrigins(new URL('https://registry-1.docker.io'))).toEqual(['https://auth.docker.io']);
-    expect(defaultRealmOrigins(new URL('http://127.0.0.1:5001'))).toEqual(['http://127.0.0.1:5001']);
+    const { realmTrust } = await import('../../src/upstream/realm-trust.js');
+    const hub = realmTrust(new URL('https://registry-1.docker.io'), undefined);
+    expect(hub.describe).toEqual(['https://auth.docker.io']);
+    expect([hub.allows(new URL('https://auth.docker.io/token')), hub.allows(new URL('https://registry-1.docker.io/token'))]).toEqual([true, false]);
+    expect(hub.basicToRegistry).toBe(false);
+    const local = realmTrust(new URL('http://127.0.0.1:5001'), undefined);
+    expect(local.describe).toEqual(['http://127.0.0.1:5001']);
+    expect([local.allows(new URL('http://127.0.0.1:5001/t')), local.allows(new URL('http://127.0.0.1:5002/t'))]).toEqual([true, false]);
   });
 });

@@ -159,20 +159,23 @@ describe('client auth: read rules', () => {
     await pull(mirror.url, 'acme/app', 'latest', 'amd64', CI);
     const catalog = async (headers: Record<string, string>, query = '') =>
       (await http(mirror.url, `/v2/_catalog${query}`, { headers })).json<{ repositories: string[] }>().repositories;
-    expect(await catalog(ALICE)).toEqual(['library/alpine', 'library/busybox', 'library/node']);
-    expect(await catalog(CI)).toEqual(['acme/app']);
-    expect(await catalog({})).toEqual(['library/busybox']);
+    expect(await catalog(ALICE)).toEqual(['docker.io/library/alpine', 'docker.io/library/busybox', 'docker.io/library/node']);
+    expect(await catalog(CI)).toEqual(['docker.io/acme/app']);
+    expect(await catalog({})).toEqual(['docker.io/library/busybox']);
     expect(await catalog(BOB)).toEqual([]);
     // acme/app sorts first and is skipped; a page knows whether a readable repository follows.
     const first = await http(mirror.url, '/v2/_catalog?n=1', { headers: ALICE });
     expect([first.json<{ repositories: string[] }>().repositories, first.headers.link]).toEqual([
-      ['library/alpine'],
-      '</v2/_catalog?n=1&last=library%2Falpine>; rel="next"',
+      ['docker.io/library/alpine'],
+      '</v2/_catalog?n=1&last=docker.io%2Flibrary%2Falpine>; rel="next"',
     ]);
-    const last = await http(mirror.url, '/v2/_catalog?n=2&last=library%2Falpine', { headers: ALICE });
-    expect([last.json<{ repositories: string[] }>().repositories, last.headers.link]).toEqual([['library/busybox', 'library/node'], undefined]);
+    const last = await http(mirror.url, '/v2/_catalog?n=2&last=docker.io%2Flibrary%2Falpine', { headers: ALICE });
+    expect([last.json<{ repositories: string[] }>().repositories, last.headers.link]).toEqual([
+      ['docker.io/library/busybox', 'docker.io/library/node'],
+      undefined,
+    ]);
     const only = await http(mirror.url, '/v2/_catalog?n=1', { headers: CI });
-    expect([only.json<{ repositories: string[] }>().repositories, only.headers.link]).toEqual([['acme/app'], undefined]);
+    expect([only.json<{ repositories: string[] }>().repositories, only.headers.link]).toEqual([['docker.io/acme/app'], undefined]);
   });
 
   it('a blob cached for a repository anonymous may not read is served anonymously only through a public repository the upstream confirms has it', async () => {
@@ -231,7 +234,7 @@ describe('client auth: a private upstream', () => {
     // The allowed principal still gets it, from the cache.
     const blob = await http(mirror.url, `/v2/acme/private/blobs/${pulled.blobs[1]}`, { headers: ALICE });
     expect([blob.status, blob.sha256(), blob.headers['x-cargohold-cache']]).toEqual([200, pulled.blobs[1], 'hit']);
-    expect((await http(mirror.url, '/v2/_catalog', { headers: ALICE })).json()).toEqual({ repositories: ['acme/private'] });
+    expect((await http(mirror.url, '/v2/_catalog', { headers: ALICE })).json()).toEqual({ repositories: ['docker.io/acme/private'] });
   });
 });
 

@@ -53,12 +53,12 @@ describe('dashboard with client auth', () => {
     expect((await http(mirror.url, '/ui/assets/style.css')).status).toBe(200);
 
     const bobImages = (await http(mirror.url, '/ui/images', { headers: BOB })).body.toString();
-    expect(bobImages).toContain('data-image="library/public:latest"');
+    expect(bobImages).toContain('data-image="docker.io/library/public:latest"');
     expect(bobImages).not.toContain('library/secret');
     expect(bobImages).not.toContain('data-post='); // a viewer has no buttons
-    expect((await http(mirror.url, '/ui/image?repository=library/secret&tag=latest', { headers: BOB })).status).toBe(404);
+    expect((await http(mirror.url, '/ui/image?repository=docker.io/library/secret&tag=latest', { headers: BOB })).status).toBe(404);
     const bobReport = (await http(mirror.url, '/ui/api/report?by=image', { headers: BOB })).json();
-    expect(bobReport.rows.map((r: { key: string }) => r.key)).toEqual(['library/public']);
+    expect(bobReport.rows.map((r: { key: string }) => r.key)).toEqual(['docker.io/library/public']);
     expect(bobReport.total.pulls).toBe(1);
     expect((await http(mirror.url, '/ui/api/report?by=principal', { headers: BOB })).status).toBe(403);
     const bobNow = (await http(mirror.url, '/ui/api/now', { headers: BOB })).json();
@@ -66,12 +66,12 @@ describe('dashboard with client auth', () => {
     const refused = await http(mirror.url, '/ui/api/pin', {
       method: 'POST',
       headers: { ...BOB, 'content-type': 'application/json' },
-      body: JSON.stringify({ repository: 'library/public', reference: 'latest' }),
+      body: JSON.stringify({ repository: 'docker.io/library/public', reference: 'latest' }),
     });
     expect(refused.status).toBe(403);
 
     const aliceImages = (await http(mirror.url, '/ui/images', { headers: ALICE })).body.toString();
-    expect(aliceImages).toContain('data-image="library/secret:latest"');
+    expect(aliceImages).toContain('data-image="docker.io/library/secret:latest"');
     expect(aliceImages).toContain('data-post="/ui/api/pin"');
     const byPrincipal = (await http(mirror.url, '/ui/api/report?by=principal', { headers: ALICE })).json();
     expect(byPrincipal.rows.map((r: { key: string; pulls: number }) => [r.key, r.pulls])).toEqual([
@@ -81,7 +81,7 @@ describe('dashboard with client auth', () => {
     const pinned = await http(mirror.url, '/ui/api/pin', {
       method: 'POST',
       headers: { ...ALICE, 'content-type': 'application/json' },
-      body: JSON.stringify({ repository: 'library/secret', reference: 'latest' }),
+      body: JSON.stringify({ repository: 'docker.io/library/secret', reference: 'latest' }),
     });
     expect(pinned.status).toBe(200);
   });

@@ -86,13 +86,13 @@ describe('dashboard', () => {
     expect(html).not.toMatch(/<script>|style="/); // nothing inline: the CSP would block it
 
     const images = (await http(mirror.url, '/ui/images?q=node')).body.toString();
-    expect(images).toContain('data-image="library/node:17-alpine"');
+    expect(images).toContain('data-image="docker.io/library/node:17-alpine"');
     const missing = (await http(mirror.url, '/ui/images?q=python')).body.toString();
     expect(missing).not.toContain('data-image=');
-    const detail = await http(mirror.url, '/ui/image?repository=library/node&tag=17-alpine');
+    const detail = await http(mirror.url, '/ui/image?repository=docker.io/library/node&tag=17-alpine');
     expect(detail.status).toBe(200);
     expect(detail.body.toString()).toContain(layer.digest);
-    expect((await http(mirror.url, '/ui/image?repository=library/node&tag=nope')).status).toBe(404);
+    expect((await http(mirror.url, '/ui/image?repository=docker.io/library/node&tag=nope')).status).toBe(404);
     for (const asset of ['/ui/assets/app.js', '/ui/assets/style.css', '/ui/assets/icon.svg'])
       expect((await http(mirror.url, asset)).status).toBe(200);
   });
@@ -116,9 +116,9 @@ describe('dashboard', () => {
     }
     const report = (await http(mirror.url, '/ui/api/report?since=1d&by=image')).json();
     const redisManifest = redis.manifest.size;
-    expect(report.rows.map((r: { key: string }) => r.key)).toEqual(['library/redis', 'library/node']);
+    expect(report.rows.map((r: { key: string }) => r.key)).toEqual(['docker.io/library/redis', 'docker.io/library/node']);
     expect(report.rows[0]).toMatchObject({
-      key: 'library/redis',
+      key: 'docker.io/library/redis',
       pulls: 2,
       pullsAvoided: 1,
       bytesFetched: redisManifest + b.size,
@@ -150,7 +150,7 @@ describe('dashboard', () => {
     expect(remote.rows).toEqual(page.rows);
     expect(remote.rows).toEqual([
       {
-        key: 'library/node',
+        key: 'docker.io/library/node',
         pulls: 3,
         pullsAvoided: 2,
         bytesServed: expect.any(Number),
@@ -180,7 +180,7 @@ describe('dashboard', () => {
     const { hub, mirror } = await setUp({ ui: { anonymous: 'admin' } });
     hub.push('library/node', 'latest', image([randomLayer(10_000)]));
     await http(mirror.url, '/v2/library/node/manifests/latest');
-    const target = { repository: 'library/node', reference: 'latest' };
+    const target = { repository: 'docker.io/library/node', reference: 'latest' };
     // A cross-site form, a text/plain POST and another origin are all refused, and pin nothing.
     const form = await http(mirror.url, '/ui/api/pin', {
       method: 'POST',
@@ -198,18 +198,18 @@ describe('dashboard', () => {
       headers: { 'content-type': 'application/json', 'sec-fetch-site': 'cross-site' },
     });
     expect(crossSite.status).toBe(403);
-    expect(await pinnedOnPage(mirror, 'library/node:latest')).toBe('no');
+    expect(await pinnedOnPage(mirror, 'docker.io/library/node:latest')).toBe('no');
 
     const pinned = await http(mirror.url, '/ui/api/pin', json(target));
-    expect([pinned.status, pinned.json().message]).toEqual([200, 'library/node:latest pinned']);
-    expect(await pinnedOnPage(mirror, 'library/node:latest')).toBe('yes');
-    expect((await http(mirror.url, '/ui/api/pin', json({ repository: 'library/node' }))).status).toBe(400);
+    expect([pinned.status, pinned.json().message]).toEqual([200, 'docker.io/library/node:latest pinned']);
+    expect(await pinnedOnPage(mirror, 'docker.io/library/node:latest')).toBe('yes');
+    expect((await http(mirror.url, '/ui/api/pin', json({ repository: 'docker.io/library/node' }))).status).toBe(400);
 
     const heads = hub.count({ method: 'HEAD', path: '/v2/library/node/manifests/latest' });
     const refreshed = await http(mirror.url, '/ui/api/refresh', json(target));
     expect(refreshed.status).toBe(200);
     expect(hub.count({ method: 'HEAD', path: '/v2/library/node/manifests/latest' })).toBe(heads + 1); // within the TTL: asked anyway
-    expect((await http(mirror.url, '/ui/api/unpin', json(target))).json().message).toBe('library/node:latest unpinned');
+    expect((await http(mirror.url, '/ui/api/unpin', json(target))).json().message).toBe('docker.io/library/node:latest unpinned');
   });
 
   it('a viewer sees no buttons and may not change anything; anonymous none and ui off hide the dashboard', async () => {
@@ -217,9 +217,9 @@ describe('dashboard', () => {
     hub.push('library/node', 'latest', image([randomLayer(10_000)]));
     await http(mirror.url, '/v2/library/node/manifests/latest');
     expect((await http(mirror.url, '/ui/images')).body.toString()).not.toContain('data-post=');
-    const refused = await http(mirror.url, '/ui/api/pin', json({ repository: 'library/node', reference: 'latest' }));
+    const refused = await http(mirror.url, '/ui/api/pin', json({ repository: 'docker.io/library/node', reference: 'latest' }));
     expect(refused.status).toBe(403);
-    expect(await pinnedOnPage(mirror, 'library/node:latest')).toBe('no');
+    expect(await pinnedOnPage(mirror, 'docker.io/library/node:latest')).toBe('no');
     await mirror.destroy();
 
     const hidden = await withMirror({ ui: { anonymous: 'none' } }, (url) => http(url, '/'));
@@ -246,7 +246,13 @@ describe('dashboard', () => {
       'the fill to reach the pause',
     );
     expect(now.fills).toHaveLength(1);
-    expect(now.fills[0]).toMatchObject({ digest: layer.digest, repository: 'library/slow', size: layer.size, readers: 1, state: 'running' });
+    expect(now.fills[0]).toMatchObject({
+      digest: layer.digest,
+      repository: 'docker.io/library/slow',
+      size: layer.size,
+      readers: 1,
+      state: 'running',
+    });
     expect(now.fills[0].received).toBe(500_000);
     const fragment = (await http(mirror.url, '/ui/fragments/now')).body.toString();
     expect(fragment).toContain(`data-fill="${layer.digest}"`);

@@ -152,7 +152,7 @@ describe('the maintenance CLI', () => {
     // Through the running server.
     const ls = await run('ls', 'app');
     expect(ls.code).toBe(0);
-    expect(ls.stdout).toMatch(new RegExp(`^library/app:1\\t${img.manifest.digest}\\t20\\.\\d kB\\t\\d{4}-`, 'm'));
+    expect(ls.stdout).toMatch(new RegExp(`^docker\\.io/library/app:1\\t${img.manifest.digest}\\t20\\.\\d kB\\t\\d{4}-`, 'm'));
     const stats = JSON.parse((await run('stats', '--json')).stdout) as StoreStats;
     const blobBytes = img.blobs.reduce((n, b) => n + b.size, 0);
     expect(stats.inventory).toMatchObject({ blobs: 2, bytes: blobBytes });

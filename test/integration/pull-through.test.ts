@@ -84,7 +84,7 @@ describe('pull through to a Docker-Hub-like upstream', () => {
     await pull(mirror.url, 'library/node', 'latest');
     expect(hub.count({ method: 'GET' })).toBe(0);
     const catalog = await http(mirror.url, '/v2/_catalog');
-    expect(catalog.json().repositories).toEqual(['library/node']);
+    expect(catalog.json().repositories).toEqual(['docker.io/library/node']);
   });
 
   it('serves a tag moved upstream with its new digest', async () => {

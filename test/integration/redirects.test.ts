@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UpstreamError } from '../../src/errors/upstream-error.js';
 import { Egress } from '../../src/upstream/egress.js';
 import { TokenAuth } from '../../src/upstream/token-auth.js';
+import { realmTrust } from '../../src/upstream/realm-trust.js';
 import { image, randomLayer } from '../fixtures/images.js';
 import { CountingServer } from '../support/counting-server.js';
 import { FakeHub } from '../support/fake-hub.js';
@@ -146,7 +147,7 @@ describe('token realms trusted only by default', () => {
     const tokenAuth = new TokenAuth({
       dispatcherFor: (url) => egress.realmDispatcher(upstreamUrl, url, trust),
       upstreamUrl,
-      allowedRealmOrigins: [internal.url, `http://localhost:${internal.port}`],
+      realms: realmTrust(upstreamUrl, [internal.url, `http://localhost:${internal.port}`]),
       credentials: { username: 'alice', password: 'pw' },
       logger: pino({ level: 'debug' }, logs),
     });
@@ -183,7 +184,7 @@ describe('token realms trusted only by default', () => {
     const tokenAuth = new TokenAuth({
       dispatcherFor: (url) => egress.realmDispatcher(upstreamUrl, url, trust),
       upstreamUrl,
-      allowedRealmOrigins: [realmServer.url],
+      realms: realmTrust(upstreamUrl, [realmServer.url]),
       credentials: undefined,
       logger: pino({ level: 'debug' }, logs),
     });

@@ -64,7 +64,7 @@ describe('cargohold warm', () => {
     const base = `http://127.0.0.1:${await server.port()}`;
     const warm = await runCli('warm', 'node:17-alpine', '--platform', 'linux/arm64', 'multi', '--concurrency', '2');
     expect(warm.code).toBe(0);
-    expect(warm.output).toContain('library/node:17-alpine: ');
+    expect(warm.output).toContain('docker.io/library/node:17-alpine: ');
     expect(warm.output).toContain('library/multi:latest (linux/arm64)');
     expect(warm.output).toMatch(/warmed 2 image\(s\): 3 manifest\(s\), 5 blob\(s\); fetched [\d.]+ kB, already cached 0 B/);
     // Only the arm64 image of the index.
@@ -95,7 +95,7 @@ describe('cargohold warm', () => {
     const out = await runCli('warm', ...args);
     expect(out.code).toBe(0);
     expect(out.output).toContain('library/multi:latest (linux/amd64, linux/arm64)');
-    expect(out.output.match(/^library\/node:17-alpine: /gm)).toHaveLength(1);
+    expect(out.output.match(/^docker\.io\/library\/node:17-alpine: /gm)).toHaveLength(1);
     expect(out.output).toMatch(/warmed 2 image\(s\): 4 manifest\(s\), 7 blob\(s\)/);
   });
 
@@ -129,9 +129,11 @@ describe('cargohold warm', () => {
     const missing = await runCli('warm', 'nothere:1');
     expect(missing.code).toBe(1);
     expect(missing.output).toMatch(/library\/nothere:1: failed: upstream: manifest not found/);
+    const before = hub.requests.length;
     const bad = await runCli('warm', 'ghcr.io/x/y:1');
-    expect(bad.code).toBe(2);
-    expect(bad.output).toMatch(/only Docker Hub images/);
+    expect(bad.code).toBe(1);
+    expect(bad.output).toMatch(/ghcr\.io\/x\/y:1: failed: no upstream is configured for registry "ghcr\.io"/);
+    expect(hub.requests.length).toBe(before);
     const platform = await runCli('warm', 'multi', '--platform', 'linux/s390x');
     expect(platform.code).toBe(1);
     expect(platform.output).toMatch(/no manifest for platform linux\/s390x/);
@@ -144,9 +146,9 @@ describe('cargohold pin / pins / unpin', () => {
   it('pins warm the image and are listed until unpinned', async () => {
     const pinned = await runCli('pin', 'node:17-alpine');
     expect(pinned.code).toBe(0);
-    expect(pinned.output).toContain('pinned library/node:17-alpine');
+    expect(pinned.output).toContain('pinned docker.io/library/node:17-alpine');
     expect(hub.count({ server: 'cdn' })).toBe(node.blobs.length);
-    expect((await runCli('pins')).output).toMatch(/^library\/node:17-alpine\t\d{4}-/m);
+    expect((await runCli('pins')).output).toMatch(/^docker\.io\/library\/node:17-alpine\t\d{4}-/m);
     expect((await runCli('unpin', 'node:17-alpine')).code).toBe(0);
     expect((await runCli('pins')).output.trim()).toBe('');
     const again = await runCli('unpin', 'node:17-alpine');

@@ -12,11 +12,17 @@ export interface Containerd {
   stop(): Promise<void>;
 }
 
-/** containerd (CRI off) with state in dir, and a certs.d/docker.io/hosts.toml pointing at the mirror (config/clients/containerd-hosts.toml). */
-export async function startContainerd(dir: string, mirrorHost: string): Promise<Containerd> {
+/**
+ * containerd (CRI off) with state in dir, and a certs.d/<registry>/hosts.toml pointing at the mirror for each
+ * registry (default: docker.io from config/clients/containerd-hosts.toml).
+ */
+export async function startContainerd(
+  dir: string,
+  mirrorHost: string,
+  hosts: Record<string, string> = { 'docker.io': 'containerd-hosts.toml' },
+): Promise<Containerd> {
   const root = join(dir, 'containerd');
   const certs = join(dir, 'certs.d');
-  mkdirSync(join(certs, 'docker.io'), { recursive: true });
   mkdirSync(root, { recursive: true });
   const socket = join(root, 'containerd.sock');
   writeFileSync(
@@ -30,7 +36,10 @@ export async function startContainerd(dir: string, mirrorHost: string): Promise<
       `  address = "${socket}"`,
     ].join('\n'),
   );
-  writeFileSync(join(certs, 'docker.io', 'hosts.toml'), clientConfig('containerd-hosts.toml', mirrorHost));
+  for (const [registry, file] of Object.entries(hosts)) {
+    mkdirSync(join(certs, registry), { recursive: true });
+    writeFileSync(join(certs, registry, 'hosts.toml'), clientConfig(file, mirrorHost));
+  }
   const daemon = startDaemon('containerd', ['--config', join(dir, 'containerd.toml')], join(dir, 'containerd.log'));
   const ctr = async (...args: string[]) => (await run('ctr', ['-a', socket, ...args], { timeoutMs: 240_000 })).stdout;
   const stop = async () => {

@@ -8,14 +8,14 @@ export interface Podman {
   cleanup(): Promise<void>;
 }
 
-/** podman (no daemon) with its own registries.conf mirroring docker.io to the mirror (config/clients/podman-registries.conf), vfs storage in dir. */
-export function setupPodman(dir: string, mirrorHost: string): Podman {
+/** podman (no daemon) with its own registries.conf mirroring docker.io to the mirror (config/clients/podman-registries.conf, or another snippet), vfs storage in dir. */
+export function setupPodman(dir: string, mirrorHost: string, snippet = 'podman-registries.conf'): Podman {
   const root = join(dir, 'podman');
   mkdirSync(root, { recursive: true });
   writeFileSync(
     join(root, 'registries.conf'),
     // Top-level keys go before the snippet's tables.
-    ['short-name-mode = "permissive"', clientConfig('podman-registries.conf', mirrorHost)].join('\n'),
+    ['short-name-mode = "permissive"', clientConfig(snippet, mirrorHost)].join('\n'),
   );
   writeFileSync(
     join(root, 'storage.conf'),

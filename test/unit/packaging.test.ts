@@ -110,9 +110,12 @@ describe('the client config snippets (config/clients)', () => {
     expect(files).toEqual([
       'containerd-1.7-config.toml',
       'containerd-2-config.toml',
+      'containerd-hosts-ghcr.toml',
       'containerd-hosts.toml',
       'docker-daemon.json',
+      'k3s-registries-upstreams.yaml',
       'k3s-registries.yaml',
+      'podman-registries-upstreams.conf',
       'podman-registries.conf',
     ]);
     for (const file of files) {
@@ -149,6 +152,21 @@ describe('the client config snippets (config/clients)', () => {
       'insecure = true',
     ]);
     expect(parseYaml(clientConfig('k3s-registries.yaml', host))).toEqual({ mirrors: { 'docker.io': { endpoint: [`http://${host}`] } } });
+    // Several upstreams: one hosts.toml per registry, podman's mirror locations with the host as a path prefix.
+    expect(lines('containerd-hosts-ghcr.toml')).toEqual([
+      'server = "https://ghcr.io"',
+      `[host."http://${host}"]`,
+      'capabilities = ["pull", "resolve"]',
+    ]);
+    expect(lines('podman-registries-upstreams.conf').filter((l) => l.startsWith('location = "1'))).toEqual([
+      `location = "${host}"`,
+      `location = "${host}/ghcr.io"`,
+      `location = "${host}/quay.io"`,
+    ]);
+    const endpoint = { endpoint: [`http://${host}`] };
+    expect(parseYaml(clientConfig('k3s-registries-upstreams.yaml', host))).toEqual({
+      mirrors: { 'docker.io': endpoint, 'ghcr.io': endpoint, 'quay.io': endpoint, 'registry.k8s.io': endpoint },
+    });
     expect(lines('containerd-1.7-config.toml')).toEqual([
       'version = 2',
       '[plugins."io.containerd.grpc.v1.cri".registry]',

@@ -54,18 +54,22 @@ FROM Runtime
 
 describe('image references', () => {
   it.each([
-    ['node', 'library/node', 'latest'],
-    ['node:17-alpine', 'library/node', '17-alpine'],
-    ['docker.io/library/node:17-alpine', 'library/node', '17-alpine'],
-    ['index.docker.io/myorg/app:1.0', 'myorg/app', '1.0'],
-    ['myorg/team/app', 'myorg/team/app', 'latest'],
-    [`node@sha256:${'a'.repeat(64)}`, 'library/node', `sha256:${'a'.repeat(64)}`],
-    [`node:17@sha256:${'a'.repeat(64)}`, 'library/node', `sha256:${'a'.repeat(64)}`],
+    ['node', 'docker.io/library/node', 'latest'],
+    ['node:17-alpine', 'docker.io/library/node', '17-alpine'],
+    ['docker.io/library/node:17-alpine', 'docker.io/library/node', '17-alpine'],
+    ['index.docker.io/myorg/app:1.0', 'docker.io/myorg/app', '1.0'],
+    ['myorg/team/app', 'docker.io/myorg/team/app', 'latest'],
+    [`node@sha256:${'a'.repeat(64)}`, 'docker.io/library/node', `sha256:${'a'.repeat(64)}`],
+    [`node:17@sha256:${'a'.repeat(64)}`, 'docker.io/library/node', `sha256:${'a'.repeat(64)}`],
+    // Other registries are named by host; library/ is Docker Hub's alone. Whether the host is configured is the server's check.
+    ['ghcr.io/org/app:1', 'ghcr.io/org/app', '1'],
+    ['GHCR.io/node', 'ghcr.io/node', 'latest'],
+    ['localhost:5000/app', 'localhost:5000/app', 'latest'],
   ])('%s → %s %s', (input, repository, reference) => {
     const ref = parseImageRef(input);
     expect([ref.repository, ref.referenceText]).toEqual([repository, reference]);
   });
-  it.each(['ghcr.io/org/app:1', 'Node:1', 'node:.bad', 'node@sha256:zz', '', 'localhost:5000/app'])('refuses %j', (input) => {
+  it.each(['Node:1', 'node:.bad', 'node@sha256:zz', '', 'ghcr.io/', 'ghcr.io/Org/app'])('refuses %j', (input) => {
     expect(() => parseImageRef(input)).toThrow();
   });
   it('parses and matches platforms', () => {

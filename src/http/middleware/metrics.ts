@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Metrics } from '../../observability/metrics.js';
 import { ANONYMOUS } from '../../auth/types.js';
+import { DOCKER_HUB } from '../../core/namespace.js';
 import type { Activity } from '../../observability/activity.js';
 import type { AppEnv } from '../env.js';
 import { methodLabel, routeLabel } from '../route-label.js';
@@ -12,7 +13,7 @@ import { countBodyBytes } from './body-bytes.js';
  * they sent. Recorded when the response has really ended, like the access log, so a
  * streamed blob counts the bytes it sent, and whatever the log level.
  */
-export function requestMetrics(metrics: Metrics, activity?: Activity, upstreamOf?: (repository: string) => string): MiddlewareHandler<AppEnv> {
+export function requestMetrics(metrics: Metrics, activity?: Activity): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
     const outgoing = c.env?.outgoing;
@@ -47,7 +48,7 @@ export function requestMetrics(metrics: Metrics, activity?: Activity, upstreamOf
       if (bytes > 0) metrics.servedBytes.inc({ source: cache === 'miss' ? 'upstream' : 'cache' }, bytes);
       const repository = c.get('repository');
       if (activity && repository !== undefined) {
-        const upstream = upstreamOf?.(repository) ?? 'docker.io';
+        const upstream = c.get('namespace')?.host ?? DOCKER_HUB;
         activity.traffic.record({ kind: route.kind, method: c.req.method, outcome: cache, coalesced, bytes, upstream, repository, principal });
       }
     };

@@ -1,15 +1,16 @@
 import type { Context } from 'hono';
 import { parseDigest } from '../../oci/digest.js';
-import { resolveRepository } from '../../core/namespace.js';
+import type { Namespaces } from '../../core/namespace.js';
+import { resolveName } from '../resolve-name.js';
 import type { BlobService } from '../../core/types.js';
 import type { AppEnv } from '../env.js';
 import { sendBody } from '../send-body.js';
 
 /** GET and HEAD /v2/<name>/blobs/<digest>, with single `Range: bytes=` requests. */
-export function blobsHandler(blobs: BlobService) {
+export function blobsHandler(blobs: BlobService, namespaces: Namespaces) {
   return async (c: Context<AppEnv>, name: string, rawDigest: string): Promise<Response> => {
     const digest = parseDigest(rawDigest);
-    const repository = resolveRepository(name, c.req.query('ns'));
+    const { repository } = resolveName(c, namespaces, name);
     const head = c.req.method === 'HEAD';
     const result = await blobs.get(repository, digest, { head, range: c.req.header('range') });
     c.set('repository', repository);

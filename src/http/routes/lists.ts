@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
-import { resolveRepository } from '../../core/namespace.js';
+import type { Namespaces } from '../../core/namespace.js';
+import { resolveName } from '../resolve-name.js';
 import type { CatalogService, Page, TagService } from '../../core/types.js';
 import type { AppEnv } from '../env.js';
 import { nextLink, parsePagination } from '../pagination.js';
@@ -11,12 +12,12 @@ function pageResponse(c: Context<AppEnv>, body: unknown, page: Page): Response {
 }
 
 /** GET /v2/<name>/tags/list: sorted, with n/last pagination and a Link header. */
-export function tagsHandler(tags: TagService) {
+export function tagsHandler(tags: TagService, namespaces: Namespaces) {
   return async (c: Context<AppEnv>, name: string): Promise<Response> => {
     const { n, last } = parsePagination(c.req.query('n'), c.req.query('last'));
-    const repository = resolveRepository(name, c.req.query('ns'));
-    const page = await tags.list(repository, n, last);
-    return pageResponse(c, { name: repository, tags: page.items }, page);
+    const resolved = resolveName(c, namespaces, name);
+    const page = await tags.list(resolved.repository, n, last);
+    return pageResponse(c, { name: resolved.name, tags: page.items }, page);
   };
 }
 

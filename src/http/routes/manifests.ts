@@ -1,14 +1,15 @@
 import type { Context } from 'hono';
 import { parseManifestReference } from '../../oci/reference.js';
-import { resolveRepository } from '../../core/namespace.js';
+import type { Namespaces } from '../../core/namespace.js';
+import { resolveName } from '../resolve-name.js';
 import { negotiate } from '../../core/negotiate.js';
 import type { ManifestService } from '../../core/types.js';
 import type { AppEnv } from '../env.js';
 
 /** GET and HEAD /v2/<name>/manifests/<reference>: the exact bytes received upstream, with their own media type (negotiated on Accept). */
-export function manifestsHandler(manifests: ManifestService) {
+export function manifestsHandler(manifests: ManifestService, namespaces: Namespaces) {
   return async (c: Context<AppEnv>, name: string, rawReference: string): Promise<Response> => {
-    const repository = resolveRepository(name, c.req.query('ns'));
+    const { repository } = resolveName(c, namespaces, name);
     const reference = parseManifestReference(rawReference);
     const result = await negotiate(await manifests.get(repository, reference), c.req.header('accept'), repository, manifests);
     c.set('repository', repository);

@@ -76,11 +76,13 @@ export function OverviewPage(props: { ctx: PageContext; overview: Overview; hist
                 <td>{formatAgo(u.health.lastSuccessAt, ctx.now)}</td>
                 <td>{u.health.lastErrorAt ? `${formatAgo(u.health.lastErrorAt, ctx.now)}: ${u.health.lastError ?? ''}` : 'none'}</td>
                 <td>
-                  {u.rateLimit.blocked
-                    ? `blocked for ${u.rateLimit.blockedForSeconds} s (${u.rateLimit.reason ?? ''})`
-                    : u.rateLimit.remaining === null
-                      ? 'not reported'
-                      : `${u.rateLimit.remaining} of ${u.rateLimit.limit ?? '?'} left`}
+                  {!u.rateLimit
+                    ? 'not configured'
+                    : u.rateLimit.blocked
+                      ? `blocked for ${u.rateLimit.blockedForSeconds} s (${u.rateLimit.reason ?? ''})`
+                      : u.rateLimit.remaining === null
+                        ? 'not reported'
+                        : `${u.rateLimit.remaining} of ${u.rateLimit.limit ?? '?'} left`}
                 </td>
                 <td>{formatBytes(u.bytesFetched)}</td>
                 <td>{formatBytes(u.bytesFromCache)}</td>
