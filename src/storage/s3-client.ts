@@ -25,7 +25,8 @@ export function createS3Client(options: S3Options): S3Client {
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
     region: options.region,
     forcePathStyle: options.forcePathStyle,
-    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    // A copy: the SDK marks the object it is given ($source), and the config's is frozen.
+    ...(options.credentials === undefined ? {} : { credentials: { ...options.credentials } }),
     // Checksums only where S3 requires them: streamed bodies with trailing checksums (aws-chunked) are
     // refused by Ceph's RADOS gateway (411), and the digest of every blob is verified by the fill anyway.
     requestChecksumCalculation: 'WHEN_REQUIRED',
