@@ -67,8 +67,10 @@ export function s3Error(operation: string, err: unknown): StorageError {
   const failure = err as S3Failure | null;
   // Network errors keep their system code (ECONNREFUSED); S3's answers are named by S3.
   const code = typeof failure?.code === 'string' ? failure.code : `S3_${failure?.Code ?? failure?.name ?? 'Error'}`;
-  const cause = err instanceof Error ? err : new Error(String(err));
-  return new StorageError(operation, Object.assign(cause, { code }));
+  // A fresh error, not the SDK's: that one carries the raw response (request headers included) into every log line.
+  const status = httpStatusOf(err);
+  const message = `${err instanceof Error ? err.message : String(err)}${status === undefined ? '' : ` (HTTP ${status})`}`;
+  return new StorageError(operation, Object.assign(new Error(message), { code }));
 }
 
 /** Runs an S3 call, turning what it throws into a StorageError naming the operation. */
