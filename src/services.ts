@@ -11,7 +11,7 @@ import { Referrers } from './core/referrers.js';
 import { StorageHealth } from './core/storage-health.js';
 import { ReadLeases } from './core/read-leases.js';
 import { TagList } from './core/tag-list.js';
-import { Maintenance } from './maintenance/maintenance.js';
+import { Maintenance, TEMP_MAX_AGE_MS } from './maintenance/maintenance.js';
 import type { Registry } from './core/types.js';
 import { PostgresMetadataRepo } from './metadata/postgres-repo.js';
 import { SqliteMetadataRepo } from './metadata/sqlite-repo.js';
@@ -21,6 +21,7 @@ import { createMetrics, registerGauges, type Metrics } from './observability/met
 import type { MetadataRepo } from './ports/metadata-repo.js';
 import { FsBlobBackend } from './storage/fs-backend.js';
 import { StoragePaths } from './storage/paths.js';
+import type { S3BlobBackend } from './storage/s3-backend.js';
 import { UpstreamClient } from './upstream/client.js';
 import { SingleFlight } from './util/single-flight.js';
 
@@ -28,7 +29,7 @@ import { SingleFlight } from './util/single-flight.js';
 export interface Services {
   paths: StoragePaths;
   metadata: MetadataRepo;
-  backend: FsBlobBackend;
+  backend: FsBlobBackend | S3BlobBackend;
   /** The backend as the core uses it: every open blob holds a read lease (eviction skips it). */
   store: ReadLeases;
   maintenance: Maintenance;
@@ -70,11 +71,45 @@ export async function openMetadata(config: Readonly<Config>, now: () => number =
   return { paths, metadata: await openMetadataStore(config, paths, now) };
 }
 
+/**
+ * The blob backend the config names: the data dir's blobs/, or an S3 bucket (spooling in the data dir's tmp/).
+ * The AWS SDK is loaded only then: it adds about 150 ms to every command's start.
+ */
+async function blobBackend(config: Readonly<Config>, paths: StoragePaths): Promise<FsBlobBackend | S3BlobBackend> {
+  const s3 = config.storage.s3;
+  if (!s3) return new FsBlobBackend(paths);
+  const { S3BlobBackend } = await import('./storage/s3-backend.js');
+  return new S3BlobBackend(
+    {
+      endpoint: s3.endpoint,
+      bucket: s3.bucket,
+      region: s3.region,
+      prefix: s3.prefix,
+      forcePathStyle: s3.forcePathStyle,
+      credentials: s3.credentials,
+      partSizeBytes: s3.partSizeBytes,
+      redirectExpirySeconds: s3.redirect ? s3.redirectExpirySeconds : undefined,
+      // Replicas share the bucket, not the data dir's lease: their uploads are a dead fill's only once this old.
+      sharedTempMinAgeMs: TEMP_MAX_AGE_MS,
+    },
+    paths,
+  );
+}
+
 export async function openServices(config: Readonly<Config>, logger: Logger, now: () => number = Date.now): Promise<Services> {
   const paths = new StoragePaths(config.dataDir);
-  const backend = new FsBlobBackend(paths);
-  await backend.init();
-  const metadata = await openMetadataStore(config, paths, now);
+  const backend = await blobBackend(config, paths);
+  const closeBackend = () => {
+    if ('close' in backend) backend.close();
+  };
+  let metadata: MetadataRepo;
+  try {
+    await backend.init();
+    metadata = await openMetadataStore(config, paths, now);
+  } catch (err) {
+    closeBackend();
+    throw err;
+  }
   const fills = new SingleFlight<BlobFill>();
   const metrics = createMetrics();
   const startedAt = now();
@@ -200,6 +235,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       await activity.traffic.stop();
       await Promise.all([...upstreams.values()].map((u) => u.close().catch(() => undefined)));
       await metadata.close();
+      closeBackend();
     })());
   const abort = (reason: Error) => {
     registry.blobs.cancelFills(reason);

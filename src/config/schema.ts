@@ -277,6 +277,43 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Where blobs live: the data dir (default), or an S3-compatible bucket (the data dir keeps metadata and the fills' spool files). */
+    storage: z
+      .object({
+        s3: z
+          .object({
+            /** An S3-compatible endpoint (Ceph's RADOS gateway, MinIO); absent: AWS S3 for the region. */
+            endpoint: httpUrl.optional(),
+            bucket: z.string().min(3).max(63),
+            region: z.string().min(1).default('us-east-1'),
+            /** Keys go under this prefix (`mirror/`), so one bucket can hold several mirrors. */
+            prefix: z.string().default(''),
+            /** bucket in the path (http://host/bucket/key), as most S3-compatible servers want. */
+            forcePathStyle: z.boolean().default(true),
+            /** Absent: the AWS SDK's default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles). Never logged. */
+            credentials: z
+              .object({
+                accessKeyId: z.string().min(1),
+                secretAccessKey: z.string().min(1),
+                sessionToken: z.string().min(1).optional(),
+              })
+              .strict()
+              .optional(),
+            /** Bytes per uploaded part (S3 needs at least 5 MiB); a blob smaller than this is one conditional PUT. */
+            partSizeBytes: byteSize
+              .refine((n) => n >= 5 * 1024 * 1024, 'must be at least 5MiB')
+              .refine((n) => n <= 5 * 1024 ** 3, 'must be at most 5GiB')
+              .default(8 * 1024 * 1024),
+            /** Answer GETs of stored blobs with a 307 to a presigned URL of the object: clients must reach the endpoint. */
+            redirect: z.boolean().default(false),
+            /** How long a presigned URL is valid. */
+            redirectExpirySeconds: z.number().int().min(1).max(604800).default(600),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
     shutdownTimeoutMs: z.number().int().nonnegative().default(10000),
     /** Never contact the upstream: serve what is cached, answer 503 for the rest. */
     offline: z.boolean().default(false),

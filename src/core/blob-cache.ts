@@ -189,6 +189,11 @@ export class BlobCache implements BlobService {
         await blob.close();
         return { digest: req.digest.value, size: blob.size, range, body: undefined, cache: 'hit' };
       }
+      if (blob.redirect) {
+        const redirect = await blob.redirect();
+        await blob.close();
+        return { digest: req.digest.value, size: blob.size, range, body: undefined, redirect, cache: 'hit' };
+      }
       const { start, end } = range ?? { start: 0, end: blob.size - 1 };
       return { digest: req.digest.value, size: blob.size, range, body: blob.body(start, end), cache: 'hit' };
     } catch (err) {

@@ -60,6 +60,8 @@ export class ReadLeases implements BlobBackend {
       size: inner.size,
       body: (start, end) => leasedBody(inner.body(start, end), release),
       close: () => inner.close().finally(release),
+      // The client fetches a redirected blob itself: the lease ends with the answer (close), not its download.
+      ...(inner.redirect ? { redirect: () => inner.redirect!() } : {}),
     };
   }
 

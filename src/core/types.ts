@@ -22,8 +22,10 @@ export interface BlobResult {
   size: number | undefined;
   /** The byte range served, when the client asked for one. */
   range: ByteRange | undefined;
-  /** The body; undefined for HEAD. */
+  /** The body; undefined for HEAD, or when the client is sent to `redirect`. */
   body: BlobBody | undefined;
+  /** A URL that serves the stored blob (a presigned object store URL): the client is redirected there. */
+  redirect?: string;
   cache: CacheStatus;
   /** Joined a fill in progress that another request had started (for metrics; the client sees `miss`). */
   coalesced?: true;

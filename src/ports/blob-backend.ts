@@ -8,6 +8,8 @@ export interface StoredBlob {
   body(start: number, end: number): BlobBody;
   /** Releases the blob unread (HEAD, or an error before the body was taken). */
   close(): Promise<void>;
+  /** A URL the client may fetch the blob from itself (a presigned object store URL); absent when only the body serves it. */
+  redirect?(): Promise<string>;
 }
 
 /**
@@ -36,7 +38,8 @@ export interface BlobInfo {
 
 /**
  * The blob port: content-addressed bytes. Implementations: the filesystem
- * (src/storage/fs-backend.ts), memory (src/storage/memory-backend.ts); all pass
+ * (src/storage/fs-backend.ts), an S3-compatible object store (src/storage/s3-backend.ts),
+ * memory (src/storage/memory-backend.ts); all pass
  * test/contract/blob-backend.contract.ts. Local failures (no space, permissions, I/O)
  * are thrown as StorageError, never as anything that looks like an upstream failure.
  */

@@ -106,7 +106,12 @@ export class FsBlobBackend implements BlobBackend {
   }
 
   async sweepTemps(olderThanMs: number): Promise<number> {
-    let removed = 0;
+    return (await this.sweepTempNames(olderThanMs)).length;
+  }
+
+  /** sweepTemps, naming the temp files it removed (the S3 backend's spool files share their names with uploads). */
+  async sweepTempNames(olderThanMs: number): Promise<string[]> {
+    const removed: string[] = [];
     const now = Date.now();
     for (const name of await readdirOrEmpty(this.paths.tmpDir)) {
       if (StoragePaths.tempInstance(name) === this.instance) continue;
@@ -119,7 +124,7 @@ export class FsBlobBackend implements BlobBackend {
           () => false,
         )
       )
-        removed++;
+        removed.push(name);
     }
     return removed;
   }
@@ -190,7 +195,8 @@ class FsBlobWriter implements BlobWriter {
   }
 }
 
-async function writeAll(fd: FileHandle, buffers: readonly Buffer[], position: number): Promise<void> {
+/** Writes every buffer at position, continuing after short writes (shared with the S3 backend's spool). */
+export async function writeAll(fd: FileHandle, buffers: readonly Buffer[], position: number): Promise<void> {
   let pending = buffers;
   let at = position;
   while (pending.length > 0) {

@@ -23,6 +23,13 @@ export function blobsHandler(blobs: BlobService, namespaces: Namespaces) {
       ETag: `"${result.digest}"`,
       'X-Cargohold-Cache': result.cache,
     };
+    if (result.redirect) {
+      // The store serves the bytes itself (storage.s3.redirect); a Range goes with the client to it.
+      return new Response(null, {
+        status: 307,
+        headers: { Location: result.redirect, 'Docker-Content-Digest': result.digest, 'X-Cargohold-Cache': result.cache },
+      });
+    }
     const { range, size } = result;
     if (range) {
       headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size ?? '*'}`;
