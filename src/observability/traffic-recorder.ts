@@ -1,7 +1,15 @@
 import type { Logger } from 'pino';
 import type { CacheStatus } from '../core/types.js';
 import type { MetadataRepo } from '../ports/metadata-repo.js';
-import { HOUR_MS, TRAFFIC_COUNTERS, zeroCounts, type TrafficGroup, type TrafficRow, type TrafficTotal } from '../ports/traffic.js';
+import {
+  HOUR_MS,
+  TRAFFIC_COUNTERS,
+  zeroCounts,
+  type TrafficCounts,
+  type TrafficGroup,
+  type TrafficRow,
+  type TrafficTotal,
+} from '../ports/traffic.js';
 
 /** One manifest or blob response, as the request metrics saw it end. */
 export interface ServedResponse {
@@ -18,6 +26,14 @@ export interface ServedResponse {
 }
 
 const FLUSH_EVERY_MS = 30_000;
+
+/** The response counter and the pull counter of each outcome. */
+const COUNTERS: Record<CacheStatus | 'coalesced', [keyof TrafficCounts, keyof TrafficCounts]> = {
+  hit: ['hits', 'pullHits'],
+  miss: ['misses', 'pullMisses'],
+  stale: ['stale', 'pullStale'],
+  coalesced: ['coalesced', 'pullCoalesced'],
+};
 
 /**
  * Counts what the mirror serves per hour, upstream, repository and principal, and adds it
@@ -49,24 +65,9 @@ export class TrafficRecorder {
     }
     const outcome = r.coalesced ? 'coalesced' : r.outcome;
     const pull = r.kind === 'manifest' && r.method === 'GET';
-    switch (outcome) {
-      case 'hit':
-        row.hits++;
-        if (pull) row.pullHits++;
-        break;
-      case 'miss':
-        row.misses++;
-        if (pull) row.pullMisses++;
-        break;
-      case 'stale':
-        row.stale++;
-        if (pull) row.pullStale++;
-        break;
-      case 'coalesced':
-        row.coalesced++;
-        if (pull) row.pullCoalesced++;
-        break;
-    }
+    const [response, pulls] = COUNTERS[outcome];
+    row[response]++;
+    if (pull) row[pulls]++;
     // As /metrics counts bytes: a miss (coalesced too) streams what the upstream sends.
     if (r.outcome === 'miss') row.bytesFromUpstream += r.bytes;
     else row.bytesFromCache += r.bytes;
