@@ -169,10 +169,10 @@ export class S3BlobWriter implements BlobWriter {
 
   async #create(): Promise<string> {
     const { client, bucket, tempKey } = this.#target;
+    // Not aborted by cancel: an aborted request may still create the upload on the server, and
+    // then nobody would know its id to abort it. cancel waits for the id and aborts the upload.
     const { UploadId } = await s3Op('create upload', () =>
-      client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: tempKey, ContentType: 'application/octet-stream' }), {
-        abortSignal: this.#abort.signal,
-      }),
+      client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: tempKey, ContentType: 'application/octet-stream' })),
     );
     if (!UploadId) throw new StorageError('create upload', Object.assign(new Error('no upload id'), { code: 'S3_NoUploadId' }));
     return UploadId;
