@@ -261,14 +261,23 @@ export class BlobCache implements BlobService {
   /** Joins the fill of this digest or starts it; a joiner for another repository is confirmed upstream first. */
   async #join(req: Request): Promise<BlobFill> {
     const key = req.digest.value;
-    const running = this.#fills.current(key);
-    if (running) {
-      const joined = await running.catch(() => undefined);
-      if (joined && !joined.repositories.has(req.repository)) {
+    // A fill that failed holds its key until it has settled: a request arriving in between
+    // waits for that and starts a fill of its own, instead of inheriting the failure.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const running = this.#fills.current(key);
+      const joined = running && (await running.catch(() => undefined));
+      if (!joined) break;
+      const { fill } = joined;
+      if (fill.state === 'failed' && !(fill.passThrough && fill.error === fill.storageFailure)) {
+        await joined.recorded.catch(() => undefined);
+        await new Promise((resolve) => setImmediate(resolve)); // the coordinator lets go of the key after that
+        continue;
+      }
+      if (!joined.repositories.has(req.repository)) {
         await this.#upstream.headBlob(req.repository, key);
         joined.repositories.add(req.repository);
       }
-      if (joined) return joined;
+      return joined;
     }
     return this.#fills.join(
       key,

@@ -87,7 +87,7 @@ describe('one upstream fetch per blob', () => {
     expect(mirror.logs.find((l) => l.msg === 'blob stored')).toBeUndefined();
     hub.blobBehaviour.delete(layer.digest);
     const again = await http(mirror.url, `/v2/library/node/blobs/${layer.digest}`);
-    expect(again.sha256()).toBe(layer.digest);
+    expect([again.status, again.sha256()], again.body.length < 2000 ? again.body.toString() : '').toEqual([200, layer.digest]);
   });
 
   it('a fill the upstream breaks off once resumes with Range where it stopped: every reader gets the whole blob', async () => {
