@@ -1,6 +1,7 @@
 import { parseManifest, type ManifestReference } from '../oci/manifest.js';
 import { INDEX_MEDIA_TYPES } from '../oci/media-types.js';
 import { parseReference } from '../oci/reference.js';
+import { parseDigest } from '../oci/digest.js';
 import type { ImageEntry, Inventory } from '../ports/metadata-repo.js';
 import { DAY_MS, HOUR_MS, hitRatio, pullsAvoided, zeroCounts, type TrafficGroup, type TrafficTotal } from '../ports/traffic.js';
 import type { FillProgress } from '../core/blob-cache.js';
@@ -66,6 +67,9 @@ export interface HistoryBucket {
   start: number;
   totals: TrafficTotal;
 }
+
+/** Image configs are small JSON documents; anything bigger is not read for the page. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /**
  * What the dashboard shows, read from the service graph: the store's inventory and images,
@@ -208,6 +212,7 @@ export class DashboardSource {
     return result.digest;
   }
 
+  /** An index's platforms; an image's own, from its config blob when it is stored here. */
   async #platformsOf(digest: string): Promise<string[]> {
     const known = this.#platforms.get(digest);
     if (known) return known;
@@ -216,13 +221,43 @@ export class DashboardSource {
     if (found) {
       try {
         const parsed = parseManifest(found.manifest.content, found.manifest.mediaType);
-        platforms = parsed.references.filter((r) => r.kind === 'manifest' && r.platform).map((r) => formatPlatform(r.platform!));
+        if (INDEX_MEDIA_TYPES.includes(parsed.mediaType)) {
+          platforms = parsed.references.filter((r) => r.kind === 'manifest' && r.platform).map((r) => formatPlatform(r.platform!));
+        } else {
+          const config = parsed.references.find((r) => r.kind === 'config');
+          const platform = config ? await this.#configPlatform(config.digest) : undefined;
+          if (platform === undefined) return []; // not stored (yet): ask again next time
+          platforms = [platform];
+        }
       } catch {
         platforms = [];
       }
     }
     this.#platforms.set(digest, platforms);
     return platforms;
+  }
+
+  /** os/architecture[/variant] of an image config blob stored here; undefined if it is not, or is not one. */
+  async #configPlatform(digest: string): Promise<string | undefined> {
+    const blob = await this.#services.store.open(parseDigest(digest)).catch(() => undefined);
+    if (!blob) return undefined;
+    if (blob.size === 0 || blob.size > MAX_CONFIG_BYTES) {
+      await blob.close();
+      return undefined;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of blob.body(0, blob.size - 1).stream()) chunks.push(chunk as Buffer);
+    try {
+      const config = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { os?: unknown; architecture?: unknown; variant?: unknown };
+      if (typeof config.os !== 'string' || typeof config.architecture !== 'string') return undefined;
+      return formatPlatform({
+        os: config.os,
+        architecture: config.architecture,
+        ...(typeof config.variant === 'string' ? { variant: config.variant } : {}),
+      });
+    } catch {
+      return undefined;
+    }
   }
 
   #deps() {

@@ -95,6 +95,7 @@ describe.skipIf(missing)('the dashboard in headless Chromium, after real pulls t
       const app = page.locator('tr[data-image="docker.io/myorg/app:1.0"]');
       expect(await node.locator('td[data-bytes]').getAttribute('data-bytes')).toBe(String(sum(images.node17.blobs)));
       expect(await app.locator('td[data-bytes]').getAttribute('data-bytes')).toBe(String(sum(images.app.blobs)));
+      expect(await node.locator('td.platforms').textContent()).toBe('linux/amd64'); // from the stored config blob
       await page.getByLabel('search').fill('myorg');
       await page.getByRole('button', { name: 'Search' }).click();
       await page.waitForURL(/q=myorg/);

@@ -78,7 +78,7 @@ export function ImagesPage(props: { ctx: PageContext; rows: ImageRow[]; total: n
                 <a href={`/ui/image?${new URLSearchParams({ repository: r.repository, tag: r.tag }).toString()}`}>{`${r.repository}:${r.tag}`}</a>
               </td>
               <td class="mono">{shortDigest(r.digest)}</td>
-              <td>{r.platforms.length > 0 ? r.platforms.join(', ') : 'one'}</td>
+              <td class="platforms">{r.platforms.length > 0 ? r.platforms.join(', ') : '?'}</td>
               <td data-bytes={String(r.storedBytes)}>{formatBytes(r.storedBytes)}</td>
               <td>{formatAgo(r.lastAccessAt, ctx.now)}</td>
               <td>{r.pulls}</td>
