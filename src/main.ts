@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { createAdminApp } from './admin/admin-app.js';
 import { listenAdmin } from './admin/admin-server.js';
-import { HeldLease } from './admin/lease.js';
+import { fillerLeaseName, HeldLease } from './admin/lease.js';
 import { adminSocketPath, removeDeadSockets } from './admin/socket-path.js';
 import { parseListen, type Config } from './config/schema.js';
 import { RegistryError } from './errors/registry-error.js';
@@ -92,7 +92,7 @@ async function serve(
   // Listening before taking the lease: a holder always answers, so others can tell it from a dead one.
   const admin = await listenAdmin(createAdminApp({ services, holder, role: 'serve', logger }), socketPath);
   cleanups.push(() => admin.close());
-  const lease = await takeLease(services, holder, config.lease.ttlMs, logger);
+  const lease = await takeLease(fillerLeaseName(config), services, holder, config.lease.ttlMs, logger);
   cleanups.push(() => lease.release());
   // We hold the lease: no other instance fills this data dir now, so its temp files are a dead fill's.
   const removed = await backend.sweepTemps(0);
@@ -130,6 +130,9 @@ async function serve(
     activity: services.activity,
     dashboard,
     ...(access ? { access } : {}),
+    ...(services.clusterSecret !== undefined && services.cluster.shared
+      ? { replicas: { blobs: services.registry.blobs, secret: services.clusterSecret } }
+      : {}),
   });
   // A request without Host reaches the listener, which answers it with the OCI error JSON.
   const server = createServer({ requireHostHeader: false }, nodeListener(app, logger));
@@ -153,6 +156,8 @@ async function serve(
   services.maintenance.schedule();
   services.activity.traffic.start();
   const bound = (server.address() as AddressInfo).port;
+  // Where the other replicas stream this one's fills from.
+  services.cluster.setAddress(config.cluster.advertiseUrl ?? `http://${hostname()}:${bound}`);
   const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   logger.info(
     {
@@ -207,13 +212,13 @@ async function serve(
 }
 
 /** Takes the data dir lease; a live server holding it is refused, anything else waited for. */
-async function takeLease(services: Services, holder: LeaseHolder, ttlMs: number, logger: Logger): Promise<HeldLease> {
+async function takeLease(name: string, services: Services, holder: LeaseHolder, ttlMs: number, logger: Logger): Promise<HeldLease> {
   const onWait = (lease: Lease) =>
     logger.warn(
       { holder: lease.description, expiresAt: new Date(lease.expiresAt).toISOString() },
       'waiting for the data dir lease held by another process',
     );
-  const access = await HeldLease.acquire(services.metadata, holder, ttlMs, logger, onWait);
+  const access = await HeldLease.acquire(name, services.metadata, holder, ttlMs, logger, onWait);
   if ('server' in access) {
     throw new DataDirInUse(
       `another server uses this data dir (${services.paths.root}): ${access.lease.description}; stop it or use another --data-dir`,

@@ -24,6 +24,12 @@ import { StoragePaths } from './storage/paths.js';
 import type { S3BlobBackend } from './storage/s3-backend.js';
 import { UpstreamClient } from './upstream/client.js';
 import { SingleFlight } from './util/single-flight.js';
+import type { Cluster } from './ports/cluster.js';
+import { SoloCluster } from './cluster/solo-cluster.js';
+import { PostgresCluster } from './cluster/postgres-cluster.js';
+import { PeerClient } from './cluster/peer-client.js';
+import { readSecret } from './config/secret.js';
+import { readFileSync } from 'node:fs';
 
 /** The service graph over one data directory, shared by `serve` and the admin commands working directly. */
 export interface Services {
@@ -51,6 +57,10 @@ export interface Services {
   metrics: Metrics;
   /** Traffic history, upstream health, recent requests and maintenance runs (the dashboard, `cargohold report`). */
   activity: Activity;
+  /** The replicas this one coordinates with (a SoloCluster when the metadata is not shared). */
+  cluster: Cluster;
+  /** The replicas' shared secret (the internal endpoint), when configured. */
+  clusterSecret: string | undefined;
   /** When this service graph was built (ms since the epoch, the services' clock). */
   startedAt: number;
   /** Waits for fills, closes the upstream pool and the metadata store. */
@@ -97,6 +107,11 @@ async function blobBackend(config: Readonly<Config>, paths: StoragePaths): Promi
 }
 
 export async function openServices(config: Readonly<Config>, logger: Logger, now: () => number = Date.now): Promise<Services> {
+  // Read before anything opens: a missing secret stops the start with nothing touched.
+  const c = config.cluster;
+  const clusterSecret = readSecret('cluster.secret', { value: c.secret, env: c.secretEnv, file: c.secretFile }, process.env, (path) =>
+    readFileSync(path, 'utf8'),
+  );
   const paths = new StoragePaths(config.dataDir);
   const backend = await blobBackend(config, paths);
   const closeBackend = () => {
@@ -111,6 +126,16 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     throw err;
   }
   const fills = new SingleFlight<BlobFill>();
+  const cluster = openCluster(config, backend.instance);
+  const peers =
+    clusterSecret === undefined || !cluster.shared
+      ? undefined
+      : new PeerClient({
+          secret: clusterSecret,
+          connectTimeoutMs: config.upstream.connectTimeoutMs,
+          headersTimeoutMs: config.upstream.requestDeadlineMs + config.upstream.headersTimeoutMs,
+          bodyTimeoutMs: config.upstream.bodyTimeoutMs,
+        });
   const metrics = createMetrics();
   const startedAt = now();
   const activity = createActivity(metadata, logger, now);
@@ -215,6 +240,9 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       health: storageHealth,
       logger,
       onStored: () => maintenance.evictSoon(),
+      cluster,
+      peers,
+      clusterWaitMs: config.cluster.waitMs,
     }),
     tags: new TagList({ metadata, upstream: router, logger, maxPage: config.limits.maxPageSize, ttlSeconds: policy.defaultTtlSeconds, now }),
     referrers: new Referrers({
@@ -234,6 +262,8 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       await fills.drain();
       await activity.traffic.stop();
       await Promise.all([...upstreams.values()].map((u) => u.close().catch(() => undefined)));
+      await peers?.close().catch(() => undefined);
+      await cluster.close();
       await metadata.close();
       closeBackend();
     })());
@@ -256,8 +286,17 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     registry,
     metrics,
     activity,
+    cluster,
+    clusterSecret,
     startedAt,
     abort,
     close,
   };
+}
+
+/** Replicas sharing a PostgreSQL database coordinate through it; anything else is one process alone. */
+function openCluster(config: Readonly<Config>, instance: string): Cluster {
+  const postgres = config.metadata.postgres;
+  if (!postgres) return new SoloCluster(instance);
+  return new PostgresCluster({ url: postgres.url, instance, ttlMs: config.cluster.claimTtlMs });
 }

@@ -1,9 +1,18 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
 import type { Lease, LeaseHolder, MetadataRepo } from '../ports/metadata-repo.js';
 import { AdminClient } from './admin-client.js';
 
-/** The lease that makes one process the filler of a data dir. */
-export const FILLER_LEASE = 'filler';
+/**
+ * The lease that makes one process the filler of a data dir. A SQLite database is the data
+ * dir's own: one name. Replicas sharing a PostgreSQL database each have a data dir (their
+ * spool, their admin socket) and run side by side: one lease per host and data dir.
+ */
+export function fillerLeaseName(config: Readonly<Pick<Config, 'dataDir' | 'metadata'>>): string {
+  return config.metadata.postgres ? `filler:${hostname()}:${resolve(config.dataDir)}` : 'filler';
+}
 
 /** How often a waiting process looks at the lease again. */
 const WAIT_POLL_MS = 250;
@@ -21,13 +30,15 @@ export type DataDirAccess = { held: HeldLease } | { server: AdminClient; lease: 
  */
 export class HeldLease {
   readonly holder: LeaseHolder;
+  readonly #name: string;
   readonly #metadata: MetadataRepo;
   readonly #ttlMs: number;
   readonly #logger: Logger;
   readonly #timer: NodeJS.Timeout;
   #released = false;
 
-  private constructor(metadata: MetadataRepo, holder: LeaseHolder, ttlMs: number, logger: Logger) {
+  private constructor(name: string, metadata: MetadataRepo, holder: LeaseHolder, ttlMs: number, logger: Logger) {
+    this.#name = name;
     this.#metadata = metadata;
     this.holder = holder;
     this.#ttlMs = ttlMs;
@@ -44,6 +55,7 @@ export class HeldLease {
    * expires, with onWait called once.
    */
   static async acquire(
+    name: string,
     metadata: MetadataRepo,
     holder: LeaseHolder,
     ttlMs: number,
@@ -52,17 +64,17 @@ export class HeldLease {
   ): Promise<DataDirAccess> {
     let waited = false;
     for (;;) {
-      let lease = await metadata.acquireLease(FILLER_LEASE, holder, ttlMs);
+      let lease = await metadata.acquireLease(name, holder, ttlMs);
       if (lease.instance !== holder.instance) {
         const client = new AdminClient(lease.endpoint);
         const probe = await client.probe();
         if (probe.state === 'alive' && probe.role === 'serve') return { server: client, lease };
         if (probe.state === 'gone' && lease.host === holder.host) {
           logger.warn({ previous: lease.description }, 'the process holding the data dir lease is gone: taking it over');
-          lease = await metadata.takeOverLease(FILLER_LEASE, lease.instance, holder, ttlMs);
+          lease = await metadata.takeOverLease(name, lease.instance, holder, ttlMs);
         }
       }
-      if (lease.instance === holder.instance) return { held: new HeldLease(metadata, holder, ttlMs, logger) };
+      if (lease.instance === holder.instance) return { held: new HeldLease(name, metadata, holder, ttlMs, logger) };
       if (!waited) onWait(lease);
       waited = true;
       await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
@@ -72,8 +84,8 @@ export class HeldLease {
   async #renew(): Promise<void> {
     if (this.#released) return;
     try {
-      if (await this.#metadata.renewLease(FILLER_LEASE, this.holder.instance, this.#ttlMs)) return;
-      const now = await this.#metadata.acquireLease(FILLER_LEASE, this.holder, this.#ttlMs);
+      if (await this.#metadata.renewLease(this.#name, this.holder.instance, this.#ttlMs)) return;
+      const now = await this.#metadata.acquireLease(this.#name, this.holder, this.#ttlMs);
       if (now.instance !== this.holder.instance) {
         this.#logger.error({ holder: now.description }, 'lost the data dir lease (this process stalled past its TTL); another process fills now');
       }
@@ -86,6 +98,6 @@ export class HeldLease {
     if (this.#released) return;
     this.#released = true;
     clearInterval(this.#timer);
-    await this.#metadata.releaseLease(FILLER_LEASE, this.holder.instance).catch(() => undefined);
+    await this.#metadata.releaseLease(this.#name, this.holder.instance).catch(() => undefined);
   }
 }

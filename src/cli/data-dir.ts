@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/admin-app.js';
 import { AdminClient } from '../admin/admin-client.js';
 import { listenAdmin } from '../admin/admin-server.js';
-import { FILLER_LEASE, HeldLease } from '../admin/lease.js';
+import { fillerLeaseName, HeldLease } from '../admin/lease.js';
 import { adminSocketPath } from '../admin/socket-path.js';
 import type { Config } from '../config/schema.js';
 import { StorageError } from '../errors/storage-error.js';
@@ -45,7 +45,7 @@ export async function onDataDir<T>(
   work: { remote: (client: AdminClient) => Promise<T>; local: (services: Services) => Promise<T> },
 ): Promise<T> {
   const { metadata } = await opening(config, () => openMetadata(config));
-  const server = await liveServer(await metadata.currentLease(FILLER_LEASE).finally(() => metadata.close()));
+  const server = await liveServer(await metadata.currentLease(fillerLeaseName(config)).finally(() => metadata.close()));
   if (server) return work.remote(server);
 
   const services = await opening(config, () => openServices(config, logger));
@@ -63,7 +63,7 @@ export async function onDataDir<T>(
     // Listening before taking the lease: a holder always answers, so others can tell it from a dead one.
     const status = await listenAdmin(createAdminApp({ services, holder, role: 'command', logger }), socket);
     try {
-      const access = await HeldLease.acquire(services.metadata, holder, config.lease.ttlMs, logger, onWait);
+      const access = await HeldLease.acquire(fillerLeaseName(config), services.metadata, holder, config.lease.ttlMs, logger, onWait);
       if ('server' in access) return await work.remote(access.server);
       try {
         await services.backend.sweepTemps(0);
@@ -86,7 +86,7 @@ export async function onMetadata<T>(
 ): Promise<T> {
   const { metadata } = await opening(config, () => openMetadata(config));
   try {
-    const server = await liveServer(await metadata.currentLease(FILLER_LEASE));
+    const server = await liveServer(await metadata.currentLease(fillerLeaseName(config)));
     return server ? await work.remote(server) : await work.local(metadata);
   } finally {
     await metadata.close();

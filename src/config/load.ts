@@ -21,6 +21,8 @@ export const ENV_KEYS: Record<string, string[]> = {
   CARGOHOLD_OFFLINE: ['offline'],
   CARGOHOLD_CACHE_MAX_SIZE: ['cache', 'maxSizeBytes'],
   CARGOHOLD_POSTGRES_URL: ['metadata', 'postgres', 'url'],
+  CARGOHOLD_CLUSTER_SECRET: ['cluster', 'secret'],
+  CARGOHOLD_ADVERTISE_URL: ['cluster', 'advertiseUrl'],
 };
 
 /** Environment values are strings; these keys take booleans. */

@@ -250,6 +250,27 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Replicas sharing one PostgreSQL database (metadata.postgres) coordinate through it: one
+     * upstream fetch per blob, manifest and tag check across all of them, one maintenance
+     * leader, one view of the pull quota. A replica that did not start a fill streams it from
+     * the one that did, over the replicas' own HTTP port, authenticated by the shared secret.
+     */
+    cluster: z
+      .object({
+        /** How the other replicas reach this one (http://10.0.0.5:5000); default http://<hostname>:<listen port>. */
+        advertiseUrl: httpUrl.optional(),
+        /** The secret every replica shares (at least 16 characters), or secretEnv / secretFile. Without it a replica waits for another's fill to be stored instead of streaming it. */
+        secret: z.string().min(16).optional(),
+        secretEnv: z.string().min(1).optional(),
+        secretFile: z.string().min(1).optional(),
+        /** A claim (a fill, a fetch) whose replica stopped renewing it for this long is taken over by another. */
+        claimTtlMs: z.number().int().min(300).max(600_000).default(10_000),
+        /** How long a replica waits for another's manifest fetch or stored fill before fetching itself. */
+        waitMs: z.number().int().min(100).default(60_000),
+      })
+      .strict()
+      .prefault({}),
     /** The data dir lease `serve` holds (one filler per data dir), renewed every third of its TTL. */
     lease: z
       .object({

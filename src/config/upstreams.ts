@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from './load.js';
+import { readSecret } from './secret.js';
 import type { Config, UpstreamEntry } from './schema.js';
 
 /** Docker Hub: the default upstream, there with no config at all. */
@@ -92,24 +92,5 @@ function resolveEntry(
 }
 
 function passwordOf(host: string, entry: UpstreamEntry, env: NodeJS.ProcessEnv, readFile: (path: string) => string): string | undefined {
-  if (entry.password !== undefined) return entry.password;
-  if (entry.passwordEnv !== undefined) {
-    const value = env[entry.passwordEnv];
-    if (!value) throw new ConfigError(`invalid config: upstreams.${host}.passwordEnv: the environment variable ${entry.passwordEnv} is not set`);
-    return value;
-  }
-  if (entry.passwordFile !== undefined) {
-    let text: string;
-    try {
-      text = readFile(entry.passwordFile);
-    } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new ConfigError(`invalid config: upstreams.${host}.passwordFile: cannot read ${entry.passwordFile} (${why})`);
-    }
-    // A file written by `echo` ends in a newline that is not part of the password.
-    const value = text.replace(/\r?\n$/, '');
-    if (!value) throw new ConfigError(`invalid config: upstreams.${host}.passwordFile: ${entry.passwordFile} is empty`);
-    return value;
-  }
-  return undefined;
+  return readSecret(`upstreams.${host}.password`, { value: entry.password, env: entry.passwordEnv, file: entry.passwordFile }, env, readFile);
 }

@@ -5,6 +5,7 @@ import { Fill, type FillDeadline, type FillSource } from '../fill/fill.js';
 import { createDigester, type Digest } from '../oci/digest.js';
 import { parseRange, type ByteRange } from '../oci/range.js';
 import type { BlobBackend, BlobWriter } from '../ports/blob-backend.js';
+import { fillClaimKey, type Cluster, type ClaimOwner, type HeldClaim } from '../ports/cluster.js';
 import type { FillCoordinator } from '../ports/fill-coordinator.js';
 import type { MetadataRepo } from '../ports/metadata-repo.js';
 import { SingleFlight } from '../util/single-flight.js';
@@ -25,7 +26,30 @@ export interface BlobCacheOptions {
   reads?: { leased(digest: string, body: BlobBody): BlobBody } | undefined;
   /** Called after a blob is stored and recorded (eviction checks the cap). */
   onStored?: (() => void) | undefined;
+  /** The replicas this one shares its store with: one fill per digest across all of them. */
+  cluster?: Cluster | undefined;
+  /** Streams another replica's fill as it arrives (absent: wait for that fill to be stored). */
+  peers?: PeerSource | undefined;
+  /** How long to wait for another replica's fill to be stored before fetching it here. */
+  clusterWaitMs?: number | undefined;
 }
+
+/** Opens another replica's fill of a digest (src/cluster/peer-client.ts). */
+export interface PeerSource {
+  /** The owner's stream, 'gone' when it has neither the fill nor the blob; throws PeerUnreachable when it cannot be reached. */
+  open(owner: ClaimOwner, digest: string): Promise<FillSource | 'gone'>;
+}
+
+/** The owner of another replica's claim could not be reached (name checked, not class: the cluster module stays out of core/). */
+const isUnreachable = (err: unknown) => err instanceof Error && err.name === 'PeerUnreachable';
+
+/** Another replica stored the blob while this one waited: look in the store again. */
+class StoredElsewhere extends Error {
+  override name = 'StoredElsewhere';
+}
+
+/** Where a fill's bytes come from: the upstream (this replica owns the fill) or the replica that owns it. */
+type FillOrigin = { kind: 'upstream' } | { kind: 'replica'; owner: ClaimOwner };
 
 /** A fill and the repositories the upstream confirmed for it (linked to the blob when it is stored). */
 export interface BlobFill {
@@ -33,6 +57,7 @@ export interface BlobFill {
   repositories: Set<string>;
   /** Settles once the blob is stored and recorded, or the fill failed. */
   recorded: Promise<void>;
+  origin: FillOrigin;
 }
 
 /** A fill in progress, as the dashboard shows it. */
@@ -47,6 +72,8 @@ export interface FillProgress {
   readers: number;
   state: string;
   passThrough: boolean;
+  /** Streamed from the replica that owns the fill, not from the upstream. */
+  fromReplica: boolean;
 }
 
 /** How often ensure() reports the bytes of a blob being fetched. */
@@ -75,14 +102,20 @@ export class BlobCache implements BlobService {
   readonly #health: StorageHealth;
   readonly #logger: Logger;
   /** Fills started here and not over yet (a shutdown cancels them; the dashboard shows them), with when and for whom they started. */
-  readonly #running = new Map<Fill, { startedAt: number; repository: string }>();
+  readonly #running = new Map<Fill, { startedAt: number; repository: string; fromReplica: boolean }>();
   #cancelled: Error | undefined;
   /** One re-verification at a time of a stored blob found without a record. */
   readonly #adoptions = new SingleFlight<boolean>();
   readonly #onStored: (() => void) | undefined;
   readonly #reads: BlobCacheOptions['reads'];
+  readonly #cluster: Cluster | undefined;
+  readonly #peers: PeerSource | undefined;
+  readonly #clusterWaitMs: number;
 
   constructor(opts: BlobCacheOptions) {
+    this.#cluster = opts.cluster?.shared ? opts.cluster : undefined;
+    this.#peers = opts.peers;
+    this.#clusterWaitMs = opts.clusterWaitMs ?? 60_000;
     this.#reads = opts.reads;
     this.#onStored = opts.onStored;
     this.#md = opts.metadata;
@@ -96,15 +129,18 @@ export class BlobCache implements BlobService {
 
   async get(repository: string, digest: Digest, options: { head: boolean; range: string | undefined }): Promise<BlobResult> {
     const request: Request = { repository, digest, ...options };
-    // Two rounds: a fill that is stored and closed between our look-ups is then read from the backend.
-    for (let round = 0; round < 2; round++) {
+    // A fill that is stored and closed between our look-ups (here, or on another replica) is then read from the backend.
+    for (let round = 0; round < 3; round++) {
       const local = (await this.#fromBackend(request)) ?? ((await this.#adoptOrphan(request)) ? await this.#fromBackend(request) : undefined);
       if (local) return local;
       const joining = this.#fills.current(digest.value) !== undefined;
       if (request.head && !joining) return this.#headUpstream(request);
-      const result = await this.#fromFill(request, await this.#join(request));
-      // Joined another request's fill while its bytes were still arriving.
-      if (result) return joining && result.cache === 'miss' ? { ...result, coalesced: true } : result;
+      const joined = await this.#joinOrLookAgain(request);
+      if (!joined) continue;
+      const result = await this.#fromFill(request, joined);
+      // Joined another request's fill (here or on another replica) while its bytes were still arriving.
+      const coalesced = joining || joined.origin.kind === 'replica';
+      if (result) return coalesced && result.cache === 'miss' ? { ...result, coalesced: true } : result;
     }
     throw new RegistryError('UNAVAILABLE', 'the blob was stored and removed while this request looked for it; try again', {
       detail: { digest: digest.value },
@@ -133,7 +169,28 @@ export class BlobCache implements BlobService {
       readers: fill.readers,
       state: fill.state,
       passThrough: fill.passThrough,
+      fromReplica: this.#running.get(fill)?.fromReplica === true,
     }));
+  }
+
+  /**
+   * What another replica streams from this one (the internal endpoint): the bytes of this
+   * replica's own fill of the digest from its start, as they arrive, or the stored blob.
+   * Never another replica's fill relayed (no chains), never a new fill: undefined then.
+   */
+  async forReplica(digest: Digest): Promise<{ size: number | undefined; body: BlobBody } | undefined> {
+    const key = digest.value;
+    const running = this.#fills.current(key);
+    const joined = running && (await running.catch(() => undefined));
+    if (joined && joined.origin.kind === 'upstream' && joined.fill.state !== 'failed') {
+      const body = joined.fill.body(0);
+      if (body) return { size: joined.fill.size, body: this.#reads ? this.#reads.leased(key, body) : body };
+    }
+    if (joined) await joined.recorded.catch(() => undefined);
+    if (!(await this.#md.findBlob('', key))) return undefined;
+    const blob = await this.#backend.open(digest);
+    if (!blob) return undefined;
+    return { size: blob.size, body: blob.body(0, blob.size - 1) };
   }
 
   /** Makes sure a blob is stored here without reading it (for `warm`): its size, and whether it was cached already. */
@@ -143,14 +200,17 @@ export class BlobCache implements BlobService {
     onProgress?: (received: number, size: number | undefined) => void,
   ): Promise<{ size: number; cache: CacheStatus }> {
     const request: Request = { repository, digest, head: true, range: undefined };
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < 3; round++) {
       const record = (await this.#storedRecord(request)) ?? ((await this.#adoptOrphan(request)) ? await this.#storedRecord(request) : undefined);
       if (record) return { size: record.size, cache: 'hit' };
-      const { fill, recorded } = await this.#join(request);
+      const joined = await this.#joinOrLookAgain(request);
+      if (!joined) continue;
+      const { fill, recorded, origin } = joined;
       // A big layer takes a while: report its bytes as they arrive.
       const ticker = onProgress && setInterval(() => onProgress(fill.received, fill.size), PROGRESS_EVERY_MS);
       await recorded.finally(() => clearInterval(ticker));
       if (fill.state === 'failed') throw fill.failure();
+      if (origin.kind === 'replica') continue; // stored by its owner: found in the store next round
       const size = await fill.stored;
       if (size !== undefined) return { size, cache: 'miss' };
       // Warming is storing: a store that cannot write fails it.
@@ -258,6 +318,16 @@ export class BlobCache implements BlobService {
     await this.#md.linkBlob(repository, digest.value);
   }
 
+  /** #join, or undefined when another replica stored the blob meanwhile (the caller looks in the store again). */
+  async #joinOrLookAgain(req: Request): Promise<BlobFill | undefined> {
+    try {
+      return await this.#join(req);
+    } catch (err) {
+      if (err instanceof StoredElsewhere) return undefined;
+      throw err;
+    }
+  }
+
   /** Joins the fill of this digest or starts it; a joiner for another repository is confirmed upstream first. */
   async #join(req: Request): Promise<BlobFill> {
     const key = req.digest.value;
@@ -286,8 +356,90 @@ export class BlobCache implements BlobService {
     );
   }
 
+  /**
+   * Starts the fill of a digest. Alone, from the upstream. With other replicas, the one
+   * that claims the digest first fills it from the upstream; the others stream its bytes
+   * from it (or, without a shared secret, wait until it has stored them). An owner that
+   * cannot be reached is dead: its claim is taken over. Three tries, then the upstream.
+   */
   async #start(req: Request): Promise<BlobFill> {
     if (this.#cancelled) throw this.#cancelled;
+    const cluster = this.#cluster;
+    if (!cluster) return this.#startUpstream(req, undefined);
+    const key = req.digest.value;
+    const claimKey = fillClaimKey(key);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let claimed = await cluster.claim(claimKey, req.repository);
+      if ('owner' in claimed && this.#peers && claimed.owner.address) {
+        const { owner } = claimed;
+        try {
+          const source = await this.#peers.open(owner, key);
+          if (source !== 'gone') return await this.#startFromReplica(req, owner, source);
+          continue; // its fill is over: stored (found next round) or failed (claim again)
+        } catch (err) {
+          if (!isUnreachable(err)) throw err;
+          this.#logger.warn({ digest: key, owner: owner.instance, address: owner.address, err: (err as Error).message }, 'the replica filling this blob is unreachable: taking its fill over');
+          claimed = await cluster.takeOver(claimKey, owner, req.repository);
+        }
+      }
+      if ('held' in claimed) {
+        // The previous owner may have stored it just before letting go.
+        if (await this.#md.findBlob('', key)) {
+          await claimed.held.release();
+          throw new StoredElsewhere();
+        }
+        return this.#startUpstream(req, claimed.held);
+      }
+      if (!this.#peers || !claimed.owner.address) {
+        if (await cluster.waitReleased(claimKey, this.#clusterWaitMs)) throw new StoredElsewhere();
+        this.#logger.warn({ digest: key, owner: claimed.owner.instance, waitedMs: this.#clusterWaitMs }, 'another replica is still filling this blob: fetching it here too');
+        return this.#startUpstream(req, undefined);
+      }
+    }
+    return this.#startUpstream(req, undefined);
+  }
+
+  /** A fill of another replica's fill: its bytes as they arrive there, verified here, stored by that replica (not here). */
+  async #startFromReplica(req: Request, owner: ClaimOwner, source: FillSource): Promise<BlobFill> {
+    const key = req.digest.value;
+    if (owner.detail !== req.repository) {
+      // The owner confirmed its own repository: this one must have the blob too.
+      try {
+        await this.#upstream.headBlob(req.repository, key);
+      } catch (err) {
+        source.abort(err as Error);
+        throw err;
+      }
+    }
+    const fill = this.#newFill(req.digest, source, undefined, undefined);
+    this.#running.set(fill, { startedAt: Date.now(), repository: req.repository, fromReplica: true });
+    void fill.stored.then(() => this.#running.delete(fill));
+    if (this.#cancelled) fill.cancel(this.#cancelled);
+    const repositories = new Set([req.repository]);
+    const recorded = fill.finished.then(async () => {
+      if (fill.state !== 'verified') return;
+      // Served: the owner records it. Once it has, the repositories confirmed here are linked too.
+      await this.#cluster?.waitReleased(fillClaimKey(key), this.#clusterWaitMs);
+      for (const repository of repositories) {
+        if (repository === owner.detail) continue;
+        await this.#md.linkBlob(repository, key).catch(() => undefined);
+      }
+    });
+    return { fill, repositories, recorded, origin: { kind: 'replica', owner } };
+  }
+
+  async #startUpstream(req: Request, claim: HeldClaim | undefined): Promise<BlobFill> {
+    try {
+      const started = await this.#startUpstreamFill(req);
+      void started.recorded.finally(() => claim?.release());
+      return started;
+    } catch (err) {
+      await claim?.release();
+      throw err;
+    }
+  }
+
+  async #startUpstreamFill(req: Request): Promise<BlobFill> {
     const key = req.digest.value;
     const source = await this.#upstream.openBlob(req.repository, key);
     let writer: BlobWriter | undefined;
@@ -304,7 +456,7 @@ export class BlobCache implements BlobService {
       this.#health.failed('blobs', err, { digest: key });
     }
     const fill = this.#newFill(req.digest, source, writer, unstored);
-    this.#running.set(fill, { startedAt: Date.now(), repository: req.repository });
+    this.#running.set(fill, { startedAt: Date.now(), repository: req.repository, fromReplica: false });
     void fill.stored.then(() => this.#running.delete(fill));
     if (this.#cancelled) fill.cancel(this.#cancelled); // cancelled while its upstream GET was opening
     const repositories = new Set([req.repository]);
@@ -321,7 +473,7 @@ export class BlobCache implements BlobService {
         else this.#logger.error({ digest: key, err: (err as Error).message }, 'blob stored but its record failed');
       }
     });
-    return { fill, repositories, recorded };
+    return { fill, repositories, recorded, origin: { kind: 'upstream' } };
   }
 
   #newFill(digest: Digest, source: FillSource, writer: BlobWriter | undefined, unstored: StorageError | undefined): Fill {
@@ -341,13 +493,14 @@ export class BlobCache implements BlobService {
    * for want of readers): its own download, served as it arrives and stored nowhere. Not
    * a fill of the coordinator: the digest's fill is the other one.
    */
-  async #passThrough(req: Request, from: Fill, size: number | undefined, range: ByteRange | undefined): Promise<BlobResult> {
-    const source = await this.#upstream.openBlob(req.repository, req.digest.value);
+  async #passThrough(req: Request, from: BlobFill, size: number | undefined, range: ByteRange | undefined): Promise<BlobResult | undefined> {
+    const source = await this.#openAgain(req, from.origin);
+    if (!source) return undefined;
     const fill = new Fill({
       digest: req.digest,
       source,
       writer: undefined,
-      unstored: from.storageFailure,
+      unstored: from.fill.storageFailure,
       deadline: this.#deadline,
       logger: this.#logger,
     });
@@ -357,7 +510,16 @@ export class BlobCache implements BlobService {
     return { digest: req.digest.value, size: size ?? fill.size, range, body, cache: 'miss' };
   }
 
-  async #fromFill(req: Request, { fill, recorded }: BlobFill): Promise<BlobResult | undefined> {
+  /** The bytes again from where this fill got them: the upstream, or the replica that owns the fill (undefined once it is over there). */
+  async #openAgain(req: Request, origin: FillOrigin): Promise<FillSource | undefined> {
+    if (origin.kind === 'upstream') return this.#upstream.openBlob(req.repository, req.digest.value);
+    if (!this.#peers) return undefined;
+    const source = await this.#peers.open(origin.owner, req.digest.value).catch(() => 'gone' as const);
+    return source === 'gone' ? undefined : source;
+  }
+
+  async #fromFill(req: Request, joined: BlobFill): Promise<BlobResult | undefined> {
+    const { fill, recorded } = joined;
     let size = fill.size;
     if (size === undefined && (req.range !== undefined || req.head)) {
       // No announced length: a Range or HEAD is answered once the blob is complete.
@@ -371,7 +533,10 @@ export class BlobCache implements BlobService {
     if (req.head) return { digest: req.digest.value, size, range, body: undefined, cache };
     const body = fill.body(range?.start ?? 0, range?.end);
     if (!body) {
-      if (fill.passThrough && (fill.state !== 'failed' || fill.error === fill.storageFailure)) return this.#passThrough(req, fill, size, range);
+      if (fill.passThrough && (fill.state !== 'failed' || fill.error === fill.storageFailure)) {
+        const again = await this.#passThrough(req, joined, size, range);
+        if (again) return again;
+      }
       if (fill.state === 'failed') throw fill.failure();
       await recorded; // stored and closed meanwhile: read it from the backend once it is recorded
       return undefined;

@@ -19,6 +19,8 @@ import { catalogHandler, tagsHandler } from './routes/lists.js';
 import { manifestsHandler } from './routes/manifests.js';
 import { referrersHandler } from './routes/referrers.js';
 import { healthzHandler, metricsHandler, readyzHandler } from './routes/observability.js';
+import { replicaFillHandler, type ReplicaBlobs } from './routes/replica.js';
+import { PEER_FILL_PATH } from '../ports/cluster.js';
 import { matchV2Path } from './v2-path.js';
 
 export interface AppDeps {
@@ -36,6 +38,8 @@ export interface AppDeps {
   dashboard?: Hono<UiEnv>;
   /** Client auth on every /v2/ route; without it every client reads everything. */
   access?: ClientAccess;
+  /** The internal endpoint other replicas stream this one's fills from (only with the replicas' shared secret). */
+  replicas?: { blobs: ReplicaBlobs; secret: string };
 }
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
@@ -72,6 +76,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.metrics) app.get('/metrics', metricsHandler(deps.metrics));
   app.get('/healthz', healthzHandler());
   if (deps.readiness) app.get('/readyz', readyzHandler(deps.readiness));
+
+  // Between replicas: outside client auth, behind the replicas' shared secret.
+  if (deps.replicas) app.get(`${PEER_FILL_PATH}:digest`, replicaFillHandler(deps.replicas.blobs, deps.replicas.secret));
 
   if (deps.dashboard) app.route('/', deps.dashboard as unknown as Hono<AppEnv>);
 

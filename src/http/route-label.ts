@@ -11,6 +11,7 @@ const OWN = new Set(['/metrics', '/healthz', '/readyz']);
 
 export function routeLabel(path: string): RouteLabel {
   if (OWN.has(path)) return { pattern: path, kind: undefined };
+  if (path.startsWith('/_cargohold/v1/fills/')) return { pattern: '/_cargohold/v1/fills/:digest', kind: undefined };
   const route = matchV2Path(path);
   switch (route?.area) {
     case undefined:

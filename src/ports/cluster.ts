@@ -65,3 +65,6 @@ export interface Cluster {
 
 /** The key of a blob's fill claim. */
 export const fillClaimKey = (digest: string): string => `blob:${digest}`;
+
+/** The internal path a replica serves its fills (and stored blobs) on, to the other replicas. */
+export const PEER_FILL_PATH = '/_cargohold/v1/fills/';
