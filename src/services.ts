@@ -28,8 +28,12 @@ import type { Cluster } from './ports/cluster.js';
 import { SoloCluster } from './cluster/solo-cluster.js';
 import { PostgresCluster } from './cluster/postgres-cluster.js';
 import { PeerClient } from './cluster/peer-client.js';
+import { RateLimitSync } from './cluster/rate-limit-sync.js';
 import { readSecret } from './config/secret.js';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { MaintenanceLeader } from './maintenance/leader.js';
+import { ClusterFlight } from './core/cluster-flight.js';
 
 /** The service graph over one data directory, shared by `serve` and the admin commands working directly. */
 export interface Services {
@@ -127,6 +131,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   }
   const fills = new SingleFlight<BlobFill>();
   const cluster = openCluster(config, backend.instance);
+  const store = new ReadLeases(backend, cluster.shared ? cluster : undefined);
   const peers =
     clusterSecret === undefined || !cluster.shared
       ? undefined
@@ -139,12 +144,20 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   const metrics = createMetrics();
   const startedAt = now();
   const activity = createActivity(metadata, logger, now);
-  const store = new ReadLeases(backend);
+
   const maintenance = new Maintenance({
+    leader: cluster.shared
+      ? new MaintenanceLeader(
+          metadata,
+          { instance: backend.instance, endpoint: '', description: `cargohold on ${hostname()} (${config.listen})`, host: hostname() },
+          config.cluster.claimTtlMs,
+          logger,
+        )
+      : undefined,
     metadata,
     backend: store,
     // Being read, or being filled (the key is held until the blob is recorded).
-    inUse: (digest) => store.inUse(digest) || fills.current(digest) !== undefined,
+    inUse: (digest) => store.inUse(digest) || fills.current(digest) !== undefined || (cluster.shared && cluster.inUseElsewhere(digest)),
     config,
     logger,
     now,
@@ -204,6 +217,11 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
     policies.set(up.host, createFreshnessPolicy(up.tagTtlSeconds, up.tagTtlRules, config.offline));
   }
   const upstream = upstreams.get(DEFAULT_HOST) as UpstreamClient;
+  // One pull quota per upstream across replicas.
+  const rateLimitSync = cluster.shared
+    ? new RateLimitSync(cluster, new Map([...upstreams].map(([host, client]) => [host, client.rateLimit])), logger)
+    : undefined;
+  rateLimitSync?.start();
   const namespaces = new Namespaces(upstreamConfigs.map((u) => ({ host: u.host, allow: u.allow, deny: u.deny, private: u.private })));
   const router = new UpstreamRouter(upstreams);
   registerGauges(metrics, {
@@ -229,6 +247,8 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       policy,
       health: storageHealth,
       now,
+      // A manifest fetch takes at most the upstream's deadline: waiting much longer for another replica's means it hung.
+      flight: cluster.shared ? new ClusterFlight(cluster, Math.min(config.cluster.waitMs, 2 * config.upstream.requestDeadlineMs)) : undefined,
     }),
     blobs: new BlobCache({
       metadata,
@@ -259,6 +279,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   const close = () =>
     (closing ??= (async () => {
       await maintenance.stop();
+      await rateLimitSync?.stop();
       await fills.drain();
       await activity.traffic.stop();
       await Promise.all([...upstreams.values()].map((u) => u.close().catch(() => undefined)));

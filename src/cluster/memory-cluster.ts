@@ -78,7 +78,8 @@ export class MemoryCluster implements Cluster {
 
   claim(key: string, detail?: string): Promise<ClaimResult> {
     const row = this.#live(key);
-    if (row && row.instance !== this.instance) return Promise.resolve({ owner: { instance: row.instance, address: row.address, detail: row.detail } });
+    if (row && row.instance !== this.instance)
+      return Promise.resolve({ owner: { instance: row.instance, address: row.address, detail: row.detail } });
     return Promise.resolve(this.#grant(key, detail));
   }
 
@@ -129,9 +130,11 @@ export class MemoryCluster implements Cluster {
     return Promise.resolve(false);
   }
 
-  publishRateLimit(update: RateLimitUpdate): Promise<number> {
-    const version = (this.#state.rateLimits.get(update.upstream)?.version ?? 0) + 1;
-    this.#state.rateLimits.set(update.upstream, { ...update, version });
+  publishRateLimit(update: RateLimitUpdate, options: { headroomOnly?: boolean } = {}): Promise<number> {
+    const before = this.#state.rateLimits.get(update.upstream);
+    const version = (before?.version ?? 0) + 1;
+    const block = options.headroomOnly && before ? { blockedUntil: before.blockedUntil, reason: before.reason } : {};
+    this.#state.rateLimits.set(update.upstream, { ...update, ...block, version });
     return Promise.resolve(version);
   }
 

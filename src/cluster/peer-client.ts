@@ -86,7 +86,9 @@ export class PeerClient {
           yield chunk;
         }
       } catch (err) {
-        throw new RegistryError('UNAVAILABLE', `the replica filling this blob broke off: ${(err as Error).message}`, { detail: { digest, received } });
+        throw new RegistryError('UNAVAILABLE', `the replica filling this blob broke off: ${(err as Error).message}`, {
+          detail: { digest, received },
+        });
       }
       if (size !== undefined && received !== size) {
         throw new RegistryError('UNAVAILABLE', `the replica filling this blob ended after ${received} of ${size} bytes`, { detail: { digest } });

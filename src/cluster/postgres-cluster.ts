@@ -1,4 +1,5 @@
-import { Pool } from 'pg';
+import { Pool, type QueryResult, type QueryResultRow } from 'pg';
+import { StorageError } from '../errors/storage-error.js';
 import type { Cluster, ClaimOwner, ClaimResult, HeldClaim, RateLimitUpdate, SharedRateLimit } from '../ports/cluster.js';
 import { fillClaimKey } from '../ports/cluster.js';
 
@@ -25,7 +26,9 @@ const SQL = {
   publishRateLimit: `INSERT INTO cluster_rate_limits (upstream, limit_value, remaining, window_seconds, blocked_until, reason, version)
     VALUES ($1, $2, $3, $4, $5, $6, 1)
     ON CONFLICT (upstream) DO UPDATE SET limit_value = excluded.limit_value, remaining = excluded.remaining,
-      window_seconds = excluded.window_seconds, blocked_until = excluded.blocked_until, reason = excluded.reason,
+      window_seconds = excluded.window_seconds,
+      blocked_until = CASE WHEN $7 THEN cluster_rate_limits.blocked_until ELSE excluded.blocked_until END,
+      reason = CASE WHEN $7 THEN cluster_rate_limits.reason ELSE excluded.reason END,
       version = cluster_rate_limits.version + 1
     RETURNING version`,
   rateLimits: `SELECT upstream, limit_value, remaining, window_seconds, blocked_until, reason, version FROM cluster_rate_limits`,
@@ -86,6 +89,15 @@ export class PostgresCluster implements Cluster {
     clearInterval(this.#timer);
   }
 
+  /** Every failure of the database is a StorageError (a 503 saying the mirror's storage failed), as the metadata's are. */
+  async #q<R extends QueryResultRow>(text: string, values: unknown[] = []): Promise<QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(text, values);
+    } catch (err) {
+      throw new StorageError('cluster: coordinate with the other replicas', err);
+    }
+  }
+
   async #renew(): Promise<void> {
     if (this.#closed) return;
     if (this.#held.size > 0) await this.#pool.query(SQL.renewClaims, [this.instance, this.#ttlMs, [...this.#held]]);
@@ -96,9 +108,9 @@ export class PostgresCluster implements Cluster {
 
   async claim(key: string, detail?: string): Promise<ClaimResult> {
     for (;;) {
-      const won = await this.#pool.query(SQL.claim, [key, this.instance, this.#address ?? null, detail ?? null, this.#ttlMs]);
+      const won = await this.#q(SQL.claim, [key, this.instance, this.#address ?? null, detail ?? null, this.#ttlMs]);
       if (won.rowCount === 1) return { held: this.#heldClaim(key) };
-      const owner = await this.#pool.query<{ instance: string; address: string | null; detail: string | null }>(SQL.owner, [key]);
+      const owner = await this.#q<{ instance: string; address: string | null; detail: string | null }>(SQL.owner, [key]);
       const row = owner.rows[0];
       // Released or expired between the two statements: try again.
       if (row) return { owner: { instance: row.instance, address: orUndefined(row.address), detail: orUndefined(row.detail) } };
@@ -106,7 +118,7 @@ export class PostgresCluster implements Cluster {
   }
 
   async takeOver(key: string, dead: ClaimOwner, detail?: string): Promise<ClaimResult> {
-    await this.#pool.query(SQL.takeOver, [key, dead.instance]);
+    await this.#q(SQL.takeOver, [key, dead.instance]);
     return this.claim(key, detail);
   }
 
@@ -131,7 +143,7 @@ export class PostgresCluster implements Cluster {
   async waitReleased(key: string, timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     for (;;) {
-      const owner = await this.#pool.query(SQL.owner, [key]);
+      const owner = await this.#q(SQL.owner, [key]);
       if (owner.rowCount === 0) return true;
       if (Date.now() >= until) return false;
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -141,7 +153,8 @@ export class PostgresCluster implements Cluster {
   async holdRead(digest: string): Promise<() => void> {
     const count = this.#reading.get(digest) ?? 0;
     this.#reading.set(digest, count + 1);
-    if (count === 0) await this.#pool.query(SQL.holdRead, [digest, this.instance, this.#ttlMs]);
+    // Not published (the database is failing): the read goes on; the metadata fails soon enough if it is down.
+    if (count === 0) await this.#pool.query(SQL.holdRead, [digest, this.instance, this.#ttlMs]).catch(() => undefined);
     let released = false;
     return () => {
       if (released) return;
@@ -157,24 +170,25 @@ export class PostgresCluster implements Cluster {
   }
 
   async inUseElsewhere(digest: string): Promise<boolean> {
-    const result = await this.#pool.query<{ used: boolean }>(SQL.inUseElsewhere, [digest, this.instance, fillClaimKey(digest)]);
+    const result = await this.#q<{ used: boolean }>(SQL.inUseElsewhere, [digest, this.instance, fillClaimKey(digest)]);
     return result.rows[0]?.used === true;
   }
 
-  async publishRateLimit(update: RateLimitUpdate): Promise<number> {
-    const result = await this.#pool.query<{ version: string }>(SQL.publishRateLimit, [
+  async publishRateLimit(update: RateLimitUpdate, options: { headroomOnly?: boolean } = {}): Promise<number> {
+    const result = await this.#q<{ version: string }>(SQL.publishRateLimit, [
       update.upstream,
       update.limit ?? null,
       update.remaining ?? null,
       update.windowSeconds ?? null,
       update.blockedUntil,
       update.reason ?? null,
+      options.headroomOnly === true,
     ]);
     return Number(result.rows[0]?.version);
   }
 
   async rateLimits(): Promise<SharedRateLimit[]> {
-    const result = await this.#pool.query<{
+    const result = await this.#q<{
       upstream: string;
       limit_value: string | null;
       remaining: string | null;

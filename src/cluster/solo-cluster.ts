@@ -36,7 +36,7 @@ export class SoloCluster implements Cluster {
     return Promise.resolve(false);
   }
 
-  publishRateLimit(_update: RateLimitUpdate): Promise<number> {
+  publishRateLimit(_update: RateLimitUpdate, _options?: { headroomOnly?: boolean }): Promise<number> {
     return Promise.resolve(0);
   }
 

@@ -22,8 +22,8 @@ export interface BlobCacheOptions {
   deadline: FillDeadline;
   health: StorageHealth;
   logger: Logger;
-  /** Read leases for the bodies served from fills (eviction never deletes a blob being read). */
-  reads?: { leased(digest: string, body: BlobBody): BlobBody } | undefined;
+  /** Read leases for the bodies served from fills (eviction never deletes a blob being read), and published to other replicas. */
+  reads?: { leased(digest: string, body: BlobBody): BlobBody; holdShared(digest: string): Promise<() => void> } | undefined;
   /** Called after a blob is stored and recorded (eviction checks the cap). */
   onStored?: (() => void) | undefined;
   /** The replicas this one shares its store with: one fill per digest across all of them. */
@@ -233,6 +233,17 @@ export class BlobCache implements BlobService {
   }
 
   async #fromBackend(req: Request): Promise<BlobResult | undefined> {
+    if (!this.#cluster || !this.#reads) return this.#openStored(req);
+    // Published before the record is looked up: another replica's maintenance then sees this read or removed the record first.
+    const release = await this.#reads.holdShared(req.digest.value);
+    try {
+      return await this.#openStored(req);
+    } finally {
+      release(); // the opened blob holds its own lease
+    }
+  }
+
+  async #openStored(req: Request): Promise<BlobResult | undefined> {
     const record = await this.#md.findBlob(req.repository, req.digest.value);
     if (!record) return undefined;
     const blob = await this.#backend.open(req.digest);
@@ -378,7 +389,10 @@ export class BlobCache implements BlobService {
           continue; // its fill is over: stored (found next round) or failed (claim again)
         } catch (err) {
           if (!isUnreachable(err)) throw err;
-          this.#logger.warn({ digest: key, owner: owner.instance, address: owner.address, err: (err as Error).message }, 'the replica filling this blob is unreachable: taking its fill over');
+          this.#logger.warn(
+            { digest: key, owner: owner.instance, address: owner.address, err: (err as Error).message },
+            'the replica filling this blob is unreachable: taking its fill over',
+          );
           claimed = await cluster.takeOver(claimKey, owner, req.repository);
         }
       }
@@ -392,7 +406,10 @@ export class BlobCache implements BlobService {
       }
       if (!this.#peers || !claimed.owner.address) {
         if (await cluster.waitReleased(claimKey, this.#clusterWaitMs)) throw new StoredElsewhere();
-        this.#logger.warn({ digest: key, owner: claimed.owner.instance, waitedMs: this.#clusterWaitMs }, 'another replica is still filling this blob: fetching it here too');
+        this.#logger.warn(
+          { digest: key, owner: claimed.owner.instance, waitedMs: this.#clusterWaitMs },
+          'another replica is still filling this blob: fetching it here too',
+        );
         return this.#startUpstream(req, undefined);
       }
     }

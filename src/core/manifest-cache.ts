@@ -10,6 +10,7 @@ import { canServeStale, isTagFresh, upstreamSaysGone, type FreshnessPolicy } fro
 import type { StorageHealth } from './storage-health.js';
 import type { ManifestResult, ManifestService } from './types.js';
 import type { ManifestHead, Upstream } from './upstream-port.js';
+import type { ClusterFlight } from './cluster-flight.js';
 
 export interface ManifestCacheOptions {
   metadata: MetadataRepo;
@@ -19,6 +20,8 @@ export interface ManifestCacheOptions {
   policy: FreshnessPolicy;
   health: StorageHealth;
   now?: () => number;
+  /** Fetches and revalidations single-flight across replicas too (absent: this process only). */
+  flight?: ClusterFlight | undefined;
 }
 
 /** Manifests: by digest from the store forever; by tag revalidated with a HEAD, stale if the upstream fails. */
@@ -33,6 +36,7 @@ export class ManifestCache implements ManifestService {
   readonly #flights = new SingleFlight<ManifestResult>();
   /** One shared revalidation HEAD when many clients ask for the same stale tag at once. */
   readonly #heads = new SingleFlight<ManifestHead>();
+  readonly #flight: ClusterFlight | undefined;
 
   constructor(opts: ManifestCacheOptions) {
     this.#md = opts.metadata;
@@ -42,6 +46,7 @@ export class ManifestCache implements ManifestService {
     this.#policy = opts.policy;
     this.#health = opts.health;
     this.#now = opts.now ?? Date.now;
+    this.#flight = opts.flight;
   }
 
   async get(repository: string, reference: Reference, options: { revalidate?: boolean } = {}): Promise<ManifestResult> {
@@ -61,7 +66,14 @@ export class ManifestCache implements ManifestService {
       this.#md.touchManifest(digest.value);
       return result(found.manifest, 'hit');
     }
-    return this.#shared(`${repository}@${digest.value}`, () => this.#fetch(repository, digest.value, digest));
+    return this.#shared(
+      `${repository}@${digest.value}`,
+      () => this.#fetch(repository, digest.value, digest),
+      async () => {
+        const stored = await this.#md.findManifest(repository, digest.value);
+        return stored?.linked ? result(stored.manifest, 'miss') : undefined;
+      },
+    );
   }
 
   async #byTag(repository: string, tag: string, revalidate = false): Promise<ManifestResult> {
@@ -75,7 +87,19 @@ export class ManifestCache implements ManifestService {
       }
       let head: ManifestHead;
       try {
-        head = await this.#heads.run(`${repository}:${tag}`, () => this.#upstream.headManifest(repository, tag));
+        const key = `${repository}:${tag}`;
+        head = await this.#heads.run(key, () =>
+          this.#acrossReplicas(
+            `head:${key}`,
+            () => this.#upstream.headManifest(repository, tag),
+            // Another replica revalidated it meanwhile: its answer, as recorded.
+            async () => {
+              const now = await this.#md.findTag(repository, tag);
+              if (!now || now.checkedAt <= cached.checkedAt) return undefined;
+              return { digest: now.manifest.digest, mediaType: now.manifest.mediaType, size: now.manifest.content.length };
+            },
+          ),
+        );
       } catch (err) {
         return this.#staleOrThrow(repository, tag, hit, err);
       }
@@ -90,7 +114,15 @@ export class ManifestCache implements ManifestService {
       }
     }
     try {
-      return await this.#shared(`${repository}:${tag}`, () => this.#fetch(repository, tag, undefined, tag));
+      return await this.#shared(
+        `${repository}:${tag}`,
+        () => this.#fetch(repository, tag, undefined, tag),
+        // Another replica fetched it meanwhile: what it recorded, if it is newer than what we had.
+        async () => {
+          const now = await this.#md.findTag(repository, tag);
+          return now && (!cached || now.checkedAt > cached.checkedAt) ? result(now.manifest, 'miss') : undefined;
+        },
+      );
     } catch (err) {
       if (cached) return this.#staleOrThrow(repository, tag, result(cached.manifest, 'hit'), err);
       throw err;
@@ -98,10 +130,21 @@ export class ManifestCache implements ManifestService {
   }
 
   /** One fetch per key; a caller that joined one in progress gets its result marked coalesced. */
-  async #shared(key: string, fetch: () => Promise<ManifestResult>): Promise<ManifestResult> {
+  async #shared(key: string, fetch: () => Promise<ManifestResult>, recorded: () => Promise<ManifestResult | undefined>): Promise<ManifestResult> {
     const joined = this.#flights.current(key) !== undefined;
-    const fetched = await this.#flights.run(key, fetch);
-    return joined ? { ...fetched, coalesced: true } : fetched;
+    let elsewhere = false;
+    const fetched = await this.#flights.run(key, () =>
+      this.#acrossReplicas(`manifest:${key}`, fetch, async () => {
+        const found = await recorded();
+        elsewhere = found !== undefined;
+        return found;
+      }),
+    );
+    return joined || elsewhere ? { ...fetched, coalesced: true } : fetched;
+  }
+
+  #acrossReplicas<T>(key: string, work: () => Promise<T>, recorded: () => Promise<T | undefined>): Promise<T> {
+    return this.#flight ? this.#flight.run(key, work, recorded) : work();
   }
 
   async #staleOrThrow(repository: string, tag: string, cached: ManifestResult, err: unknown): Promise<ManifestResult> {

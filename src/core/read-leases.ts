@@ -11,9 +11,33 @@ import type { BlobBody } from '../storage/blob-body.js';
 export class ReadLeases implements BlobBackend {
   readonly #inner: BlobBackend;
   readonly #readers = new Map<string, number>();
+  readonly #shared: SharedReads | undefined;
 
-  constructor(inner: BlobBackend) {
+  /** shared: where reads are published for the other replicas (their maintenance leader must see them). */
+  constructor(inner: BlobBackend, shared?: SharedReads) {
     this.#inner = inner;
+    this.#shared = shared;
+  }
+
+  /**
+   * A read lease published to the other replicas too, taken before the blob's record is
+   * looked up (so a replica removing the blob either sees this read or removed the record
+   * first); the function releases it, once.
+   */
+  async holdShared(digest: string): Promise<() => void> {
+    const local = this.hold(digest);
+    if (!this.#shared) return local;
+    let shared: () => void;
+    try {
+      shared = await this.#shared.holdRead(digest);
+    } catch (err) {
+      local();
+      throw err;
+    }
+    return () => {
+      local();
+      shared();
+    };
   }
 
   /** True while any response (or HEAD) holds this blob open. */
@@ -47,7 +71,7 @@ export class ReadLeases implements BlobBackend {
   }
 
   async open(digest: Digest): Promise<StoredBlob | undefined> {
-    const release = this.hold(digest.value);
+    const release = await this.holdShared(digest.value);
     let blob: StoredBlob | undefined;
     try {
       blob = await this.#inner.open(digest);
@@ -84,6 +108,11 @@ export class ReadLeases implements BlobBackend {
   sweepTemps(olderThanMs: number): Promise<number> {
     return this.#inner.sweepTemps(olderThanMs);
   }
+}
+
+/** Reads published to other replicas (the Cluster port's holdRead). */
+export interface SharedReads {
+  holdRead(digest: string): Promise<() => void>;
 }
 
 /** The body, releasing the lease once it is written out, streamed to its end or discarded. */

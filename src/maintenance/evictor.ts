@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { parseDigest } from '../oci/digest.js';
+import { forgetThenDelete } from './forget-then-delete.js';
 import type { BlobBackend } from '../ports/blob-backend.js';
 import type { AccessCursor, MetadataRepo } from '../ports/metadata-repo.js';
 
@@ -29,7 +29,7 @@ export interface EvictorOptions {
   metadata: MetadataRepo;
   backend: BlobBackend;
   /** True while a blob is being read or filled: never deleted then. */
-  inUse: (digest: string) => boolean;
+  inUse: (digest: string) => boolean | Promise<boolean>;
   policy: EvictionPolicy;
   logger: Logger;
   now?: () => number;
@@ -81,14 +81,16 @@ export class Evictor {
         const needSpace = overCap && bytes > target;
         // Candidates come oldest first: once neither space nor age calls for one, none after it does.
         if (!needSpace && entry.lastAccessAt >= ageCutoff) return this.#finish(report, options.dryRun);
-        if (inUse(entry.digest)) {
+        if (await inUse(entry.digest)) {
           report.skippedInUse++;
           continue;
         }
         if (!options.dryRun) {
           // The record first: no new reader finds the blob, then its bytes go.
-          await metadata.forgetBlob(entry.digest);
-          await backend.delete(parseDigest(entry.digest));
+          if (!(await forgetThenDelete(metadata, backend, inUse, entry.digest, logger))) {
+            report.skippedInUse++;
+            continue;
+          }
           logger.debug({ digest: entry.digest, bytes: entry.size, lastAccessAt: new Date(entry.lastAccessAt).toISOString() }, 'evicted blob');
         }
         bytes -= entry.size;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { forgetThenDelete } from './forget-then-delete.js';
 import { parseDigest } from '../oci/digest.js';
 import type { BlobBackend } from '../ports/blob-backend.js';
 import type { MetadataRepo } from '../ports/metadata-repo.js';
@@ -21,7 +22,7 @@ export interface GcReport {
 export interface GcOptions {
   metadata: MetadataRepo;
   backend: BlobBackend;
-  inUse: (digest: string) => boolean;
+  inUse: (digest: string) => boolean | Promise<boolean>;
   /** A blob recorded this recently is not unreferenced yet: its manifest may be on its way (a pull in progress). */
   graceMs: number;
   /** Temp files untouched this long belong to dead fills. */
@@ -56,7 +57,7 @@ export async function collectGarbage(opts: GcOptions, options: { dryRun: boolean
     if (page.length === 0) break;
     for (const entry of page) {
       after = entry.digest;
-      if (inUse(entry.digest)) continue;
+      if (await inUse(entry.digest)) continue;
       if (await backend.stat(parseDigest(entry.digest))) continue;
       report.missing++;
       if (!dryRun) await metadata.forgetBlob(entry.digest);
@@ -65,7 +66,7 @@ export async function collectGarbage(opts: GcOptions, options: { dryRun: boolean
 
   // Stored but never recorded: verified ones are recorded (unlinked: each repository is confirmed upstream on its first GET).
   for await (const info of backend.list()) {
-    if (inUse(info.digest) || (await metadata.findBlob('', info.digest))) continue;
+    if ((await inUse(info.digest)) || (await metadata.findBlob('', info.digest))) continue;
     const digest = parseDigest(info.digest);
     const blob = await backend.open(digest);
     if (!blob) continue;
@@ -85,16 +86,16 @@ export async function collectGarbage(opts: GcOptions, options: { dryRun: boolean
     if (page.length === 0) break;
     for (const entry of page) {
       after = entry.digest;
-      if (inUse(entry.digest)) {
+      if (await inUse(entry.digest)) {
+        report.skippedInUse++;
+        continue;
+      }
+      if (!dryRun && !(await forgetThenDelete(metadata, backend, inUse, entry.digest, logger))) {
         report.skippedInUse++;
         continue;
       }
       report.unreferenced.blobs++;
       report.unreferenced.bytes += entry.size;
-      if (!dryRun) {
-        await metadata.forgetBlob(entry.digest);
-        await backend.delete(parseDigest(entry.digest));
-      }
     }
   }
 

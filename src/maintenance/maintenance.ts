@@ -14,13 +14,15 @@ export const TEMP_MAX_AGE_MS = 60 * MINUTE;
 export interface MaintenanceOptions {
   metadata: MetadataRepo;
   backend: BlobBackend;
-  inUse: (digest: string) => boolean;
+  inUse: (digest: string) => boolean | Promise<boolean>;
   config: Readonly<Config>;
   logger: Logger;
   now?: () => number;
   /** Told of every real (not dry) eviction and GC run (metrics). */
   onEvicted?: (report: EvictionReport) => void;
   onCollected?: (report: GcReport) => void;
+  /** Replicas sharing a store: whether this one runs the scheduled runs (absent: it always does). */
+  leader?: { isLeader(): Promise<boolean>; release(): Promise<void> } | undefined;
 }
 
 /**
@@ -80,7 +82,14 @@ export class Maintenance {
       this.#again = true;
       return;
     }
-    void this.evict().catch((err: Error) => this.#opts.logger.error({ err: err.message }, 'eviction failed'));
+    void this.#led(() => this.evict()).catch((err: Error) => this.#opts.logger.error({ err: err.message }, 'eviction failed'));
+  }
+
+  /** A scheduled run: only on the leader when replicas share the store. */
+  async #led<T>(run: () => Promise<T>): Promise<T | undefined> {
+    const leader = this.#opts.leader;
+    if (leader && !(await leader.isLeader())) return undefined;
+    return run();
   }
 
   gc(options: { dryRun: boolean }): Promise<GcReport> {
@@ -116,11 +125,13 @@ export class Maintenance {
     const { cache } = this.#opts.config;
     const log = (what: string) => (err: Error) => this.#opts.logger.error({ err: err.message }, `${what} failed`);
     if (this.evictor.enabled) {
-      this.#timers.push(setInterval(() => void this.evict().catch(log('eviction')), cache.evictEverySeconds * 1000));
-      void this.evict().catch(log('eviction'));
+      this.#timers.push(setInterval(() => void this.#led(() => this.evict()).catch(log('eviction')), cache.evictEverySeconds * 1000));
+      void this.#led(() => this.evict()).catch(log('eviction'));
     }
     if (cache.gcEveryMinutes > 0)
-      this.#timers.push(setInterval(() => void this.gc({ dryRun: false }).catch(log('garbage collection')), cache.gcEveryMinutes * MINUTE));
+      this.#timers.push(
+        setInterval(() => void this.#led(() => this.gc({ dryRun: false })).catch(log('garbage collection')), cache.gcEveryMinutes * MINUTE),
+      );
     for (const timer of this.#timers) timer.unref();
   }
 
@@ -128,5 +139,6 @@ export class Maintenance {
   async stop(): Promise<void> {
     for (const timer of this.#timers.splice(0)) clearInterval(timer);
     await Promise.allSettled([this.#eviction, this.#gc]);
+    await this.#opts.leader?.release();
   }
 }

@@ -26,7 +26,7 @@ export interface VerifyReport {
 export interface VerifyOptions {
   metadata: MetadataRepo;
   backend: BlobBackend;
-  inUse: (digest: string) => boolean;
+  inUse: (digest: string) => boolean | Promise<boolean>;
   logger: Logger;
 }
 
@@ -42,7 +42,7 @@ export async function verifyStore(
   const report: VerifyReport = { repair: options.repair, checked: 0, bytes: 0, missing: [], corrupt: [], wrongSize: [] };
   const progress = () => options.onProgress?.({ blobs: report.checked, bytes: report.bytes, totalBlobs: total.blobs, totalBytes: total.bytes });
   const drop = async (digest: string, removeBytes: boolean) => {
-    if (!options.repair || inUse(digest)) return;
+    if (!options.repair || (await inUse(digest))) return;
     await metadata.forgetBlob(digest);
     if (removeBytes) await backend.delete(parseDigest(digest));
   };

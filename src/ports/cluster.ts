@@ -55,8 +55,8 @@ export interface Cluster {
   holdRead(digest: string): Promise<() => void>;
   /** True while another live instance reads digest or holds a claim on its fill. */
   inUseElsewhere(digest: string): Promise<boolean>;
-  /** Writes an upstream's quota state; returns its new version. */
-  publishRateLimit(update: RateLimitUpdate): Promise<number>;
+  /** Writes an upstream's quota state; returns its new version. headroomOnly: the limit, remaining and window, leaving the block as it is. */
+  publishRateLimit(update: RateLimitUpdate, options?: { headroomOnly?: boolean }): Promise<number>;
   /** Every upstream's shared quota state. */
   rateLimits(): Promise<SharedRateLimit[]>;
   /** Stops the heartbeat and releases what this instance holds. */

@@ -56,6 +56,8 @@ export class RateLimitTracker {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #maxBlockSeconds: number;
+  /** Told when a block starts or lifts here (replicas share it: src/cluster/rate-limit-sync.ts). */
+  onChange: ((state: Readonly<RateLimitState>) => void) | undefined;
 
   constructor(logger: Logger, now: () => number = Date.now, maxBlockSeconds = 3600) {
     this.#logger = logger;
@@ -100,6 +102,30 @@ export class RateLimitTracker {
     return blocked;
   }
 
+  /**
+   * Takes the state another replica published (it saw the quota run out, or come back): one
+   * quota, one view of it. Tells nobody (it is already shared).
+   */
+  adopt(shared: Readonly<RateLimitState>): void {
+    this.state.limit = shared.limit ?? this.state.limit;
+    this.state.remaining = shared.remaining ?? this.state.remaining;
+    this.state.windowSeconds = shared.windowSeconds ?? this.state.windowSeconds;
+    const now = this.#now();
+    if (shared.blockedUntil > now && shared.blockedUntil !== this.state.blockedUntil) {
+      const starts = this.state.blockedUntil <= now;
+      this.state.blockedUntil = shared.blockedUntil;
+      this.state.reason = shared.reason;
+      if (starts) {
+        this.#logger.warn(
+          { until: new Date(shared.blockedUntil).toISOString(), reason: shared.reason },
+          `another replica reports: ${shared.reason ?? 'pull quota exhausted'}; no manifest GETs upstream until the block ends`,
+        );
+      }
+    } else if (shared.blockedUntil <= now && this.state.blockedUntil > 0) {
+      this.#lift('lifted on another replica', false);
+    }
+  }
+
   snapshot(): RateLimitSnapshot {
     const seconds = this.blockedForSeconds();
     return {
@@ -120,6 +146,7 @@ export class RateLimitTracker {
     if (until > this.state.blockedUntil) {
       this.state.blockedUntil = until;
       this.state.reason = why;
+      this.onChange?.(this.state);
     }
     const fields = {
       seconds,
@@ -134,10 +161,11 @@ export class RateLimitTracker {
     return Math.ceil((this.state.blockedUntil - now) / 1000);
   }
 
-  #lift(why: string): void {
+  #lift(why: string, tell = true): void {
     const until = new Date(this.state.blockedUntil).toISOString();
     this.state.blockedUntil = 0;
     this.state.reason = undefined;
+    if (tell) this.onChange?.(this.state);
     this.#logger.info(
       { was: until, reason: why, remaining: this.state.remaining },
       'upstream rate limit block lifted: manifest GETs go upstream again',

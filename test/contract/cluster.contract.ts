@@ -118,12 +118,25 @@ export function clusterContract(name: string, open: () => Promise<ClusterFixture
     it('shares each upstream rate-limit state with a version that grows on every change', async () => {
       const [a, b] = await start('a', 'b');
       expect(await b!.rateLimits()).toEqual([]);
-      const update = { upstream: 'docker.io', limit: 100, remaining: 0, windowSeconds: 21600, blockedUntil: 1_900_000_000_000, reason: 'upstream answered 429' };
+      const update = {
+        upstream: 'docker.io',
+        limit: 100,
+        remaining: 0,
+        windowSeconds: 21600,
+        blockedUntil: 1_900_000_000_000,
+        reason: 'upstream answered 429',
+      };
       const v1 = await a!.publishRateLimit(update);
       expect(await b!.rateLimits()).toEqual([{ ...update, version: v1 }]);
       const v2 = await b!.publishRateLimit({ ...update, remaining: 5, blockedUntil: 0, reason: undefined });
       expect(v2).toBeGreaterThan(v1);
-      expect(await a!.rateLimits()).toEqual([{ upstream: 'docker.io', limit: 100, remaining: 5, windowSeconds: 21600, blockedUntil: 0, reason: undefined, version: v2 }]);
+      expect(await a!.rateLimits()).toEqual([
+        { upstream: 'docker.io', limit: 100, remaining: 5, windowSeconds: 21600, blockedUntil: 0, reason: undefined, version: v2 },
+      ]);
+      // Headroom alone leaves a block as it is (a replica that has not seen it yet cannot lift it).
+      await a!.publishRateLimit(update);
+      const v4 = await b!.publishRateLimit({ ...update, remaining: 3, blockedUntil: 0, reason: undefined }, { headroomOnly: true });
+      expect(await a!.rateLimits()).toEqual([{ ...update, remaining: 3, version: v4 }]);
     });
 
     it('releases everything a replica holds when it closes', async () => {

@@ -13,6 +13,8 @@ export interface Replica {
   url: string;
   port: number;
   dataDir: string;
+  /** Its config file (the CLI's admin commands reach the replica through it). */
+  configFile: string;
   process: CliProcess;
   /** The replica's log lines, parsed. */
   logs(): Array<Record<string, unknown>>;
@@ -39,7 +41,15 @@ export function replicaConfig(upstreamUrl: string, shared: SharedBackends, extra
   return {
     logLevel: 'debug',
     ...extra,
-    upstream: { connectTimeoutMs: 1000, headersTimeoutMs: 2000, bodyTimeoutMs: 5000, tagTtlSeconds: 0, tagTtlRules: [], ...extra.upstream, url: upstreamUrl },
+    upstream: {
+      connectTimeoutMs: 1000,
+      headersTimeoutMs: 2000,
+      bodyTimeoutMs: 5000,
+      tagTtlSeconds: 0,
+      tagTtlRules: [],
+      ...extra.upstream,
+      url: upstreamUrl,
+    },
     metadata: { postgres: { url: shared.postgresUrl, poolSize: 4 } },
     storage: {
       s3: {
@@ -77,7 +87,7 @@ export async function startReplica(name: string, config: ConfigInput, dataDir?: 
     await proc.exited;
     rmSync(file, { force: true });
   };
-  return { name, url, port, dataDir: dir, process: proc, logs, kill: () => ended('SIGKILL'), stop: () => ended('SIGTERM') };
+  return { name, url, port, dataDir: dir, configFile: file, process: proc, logs, kill: () => ended('SIGKILL'), stop: () => ended('SIGTERM') };
 }
 
 /** Stops every replica (SIGTERM, then SIGKILL for any left) and removes their data dirs. */
