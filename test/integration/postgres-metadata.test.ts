@@ -94,6 +94,7 @@ describe.skipIf(postgresMissing !== undefined)('metadata on PostgreSQL', () => {
     expect(await query(url, 'SELECT version, name FROM cargohold_migrations ORDER BY version')).toEqual([
       { version: 1, name: '001_initial.sql' },
       { version: 2, name: '002_traffic.sql' },
+      { version: 3, name: '003_cluster.sql' },
     ]);
     // Both work on the one schema: what one records the other finds.
     const [one, two] = repos as [PostgresMetadataRepo, PostgresMetadataRepo];
@@ -102,7 +103,7 @@ describe.skipIf(postgresMissing !== undefined)('metadata on PostgreSQL', () => {
     // Opening again applies nothing.
     const again = await PostgresMetadataRepo.open({ url, poolSize: 1 });
     await again.close();
-    expect(await query(url, 'SELECT count(*)::int AS n FROM cargohold_migrations')).toEqual([{ n: 2 }]);
+    expect(await query(url, 'SELECT count(*)::int AS n FROM cargohold_migrations')).toEqual([{ n: 3 }]);
   });
 
   it('the filler lease between processes: of replicas taking a free lease at once, exactly one holds it', async () => {
