@@ -68,9 +68,9 @@ export function replicaConfig(upstreamUrl: string, shared: SharedBackends, extra
 }
 
 /** Starts one replica process on a free port, advertising it to the others; resolves once it listens. */
-export async function startReplica(name: string, config: ConfigInput, dataDir?: string): Promise<Replica> {
-  const dir = dataDir ?? mkdtempSync(join(tmpdir(), `cargohold-${name}-`));
-  const port = await freePort();
+export async function startReplica(name: string, config: ConfigInput, options: { dataDir?: string; port?: number } = {}): Promise<Replica> {
+  const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), `cargohold-${name}-`));
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const file = join(dir, '..', `${name}-${port}.yaml`);
   writeFileSync(file, stringify({ ...config, listen: `127.0.0.1:${port}`, dataDir: dir, cluster: { ...config.cluster, advertiseUrl: url } }));
