@@ -57,6 +57,22 @@ export interface MemoryScenario {
   coldUpstreamBytes: number;
 }
 
+/** Scenario 8: 3 replicas on PostgreSQL + S3 against one embedded cargohold; one sample per run. */
+export interface ReplicasScenario {
+  /** Wall seconds of 20 cold clients: one embedded cargohold, 3 replicas (clients spread over them). */
+  embedded20: number[];
+  replicas20: number[];
+  /** Blob bytes the upstream sent in those runs, and its blob GETs for the replicas. */
+  embeddedBytes: number[];
+  replicasBytes: number[];
+  replicasGets: number[];
+  /** Warm: aggregate GB/s of the 20 clients over the replicas; bytes/s of one client through a replica, straight from the gateway (presigned), through the embedded cargohold. */
+  warm20: number[];
+  warm1: number[];
+  s3Direct1: number[];
+  embeddedWarm1: number[];
+}
+
 export interface Results {
   meta: Meta;
   blobSize: number;
@@ -77,6 +93,7 @@ export interface Results {
   /** Upstream manifest requests (HEAD or GET) per client request, per run. */
   manifestUpstream: Record<ManifestServer, Partial<Record<ManifestCase, number[]>>>;
   memory: MemoryScenario | undefined;
+  replicas: ReplicasScenario;
   notes: string[];
 }
 
@@ -102,6 +119,7 @@ export function emptyResults(meta: Meta): Results {
     manifests: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },
     manifestUpstream: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },
     memory: undefined,
+    replicas: { embedded20: [], replicas20: [], embeddedBytes: [], replicasBytes: [], replicasGets: [], warm20: [], warm1: [], s3Direct1: [], embeddedWarm1: [] },
     notes: [],
   };
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { run } from '../test/support/peers.js';
 import { coldConcurrent, coldPull, memoryScenario } from './cold.js';
 import { coldOne } from './cold-one.js';
+import { replicasScenario } from './replicas.js';
 import { emptyResults, type Meta, type Results } from './results.js';
 import { Workspace } from './setup.js';
 import { renderMarkdown } from './table.js';
@@ -16,7 +17,7 @@ import { createWorld } from './world.js';
  * Knobs (for quick trials): BENCH_RUNS (3), BENCH_SECONDS (5), BENCH_BIG_MIB (200),
  * BENCH_HUGE_MIB (1024; 0 skips the memory scenario), BENCH_OUT (bench/RESULTS.md),
  * BENCH_CPU_PROF=DIR (V8 CPU profiles of every cargohold process), BENCH_MEM_TRACE=DIR (peak
- * memory by kind of every cargohold process), BENCH_ONLY=1,2,3,4,7,mem (run only these scenarios;
+ * memory by kind of every cargohold process), BENCH_ONLY=1,2,3,4,7,8,mem (run only these scenarios;
  * 4 needs 1; the tables then go to $TMPDIR/cargohold-bench-partial.md unless BENCH_OUT says
  * otherwise, so a partial run never replaces the full results).
  */
@@ -110,6 +111,7 @@ async function main(): Promise<number> {
     if (wanted('2')) await step(results, 'scenario 2: cold pull', () => coldPull(world, results));
     if (wanted('3')) await step(results, 'scenario 3: 20 cold clients', () => coldConcurrent(world, results));
     if (wanted('7')) await step(results, 'scenario 7: one cold client on the big blob', () => coldOne(world, results));
+    if (wanted('8')) await step(results, 'scenario 8: 20 cold clients over 3 replicas on PostgreSQL and S3', () => replicasScenario(world, results));
     if (HUGE_BYTES > 0 && wanted('mem'))
       results.memory = await step(results, 'memory: 20 clients on a large blob', () => memoryScenario(world, HUGE_BYTES));
   } finally {

@@ -95,6 +95,9 @@ async function serve(
   const lease = await takeLease(fillerLeaseName(config), services, holder, config.lease.ttlMs, logger);
   cleanups.push(() => lease.release());
   // We hold the lease: no other instance fills this data dir now, so its temp files are a dead fill's.
+  if (config.metadata.postgres && !config.storage.s3) {
+    logger.warn('metadata on PostgreSQL with blobs in this data dir: run one replica only (replicas need a shared bucket, storage.s3)');
+  }
   const removed = await backend.sweepTemps(0);
   if (removed > 0) logger.info({ removed }, 'removed temp files of interrupted fills');
   await removeDeadSockets(paths);

@@ -30,6 +30,7 @@ import { PostgresCluster } from './cluster/postgres-cluster.js';
 import { PeerClient } from './cluster/peer-client.js';
 import { RateLimitSync } from './cluster/rate-limit-sync.js';
 import { readSecret } from './config/secret.js';
+import { ConfigError } from './config/load.js';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { MaintenanceLeader } from './maintenance/leader.js';
@@ -116,6 +117,9 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   const clusterSecret = readSecret('cluster.secret', { value: c.secret, env: c.secretEnv, file: c.secretFile }, process.env, (path) =>
     readFileSync(path, 'utf8'),
   );
+  if (clusterSecret !== undefined && clusterSecret.length < 16) {
+    throw new ConfigError('invalid config: cluster.secret: must be at least 16 characters (from wherever it is read)');
+  }
   const paths = new StoragePaths(config.dataDir);
   const backend = await blobBackend(config, paths);
   const closeBackend = () => {

@@ -1,6 +1,6 @@
 import { RegistryError } from './registry-error.js';
 
-/** Why local storage failed, from the system error code. */
+/** Why the storage (disk, database, bucket) failed, from the system error code. */
 export type StorageFailureReason = 'no-space' | 'permission' | 'read-only' | 'io' | 'missing' | 'other';
 
 const REASONS: Record<string, StorageFailureReason> = {
@@ -37,7 +37,7 @@ export class StorageError extends RegistryError {
   constructor(operation: string, cause: unknown) {
     const code = (cause as { code?: unknown } | null)?.code;
     const reason = (typeof code === 'string' && (REASONS[code] ?? REASONS[code.split('_').slice(0, 2).join('_')])) || 'other';
-    super('UNAVAILABLE', `the mirror's local storage failed (${operation}: ${typeof code === 'string' ? code : (cause as Error)?.message})`, {
+    super('UNAVAILABLE', `the mirror's storage failed (${operation}: ${typeof code === 'string' ? code : (cause as Error)?.message})`, {
       detail: { storage: reason },
       cause,
     });

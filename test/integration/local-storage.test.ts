@@ -150,7 +150,7 @@ describe('a full disk is the operator’s problem: pulls go on, the bytes pass t
     }
     expect(logged(mirror, 'storage degraded: EEXIST')).toBe(1);
     const degraded = mirror.logs.find((l) => l.msg === 'storage degraded: EEXIST');
-    expect(degraded?.err).toBe("the mirror's local storage failed (create temp file: EEXIST)");
+    expect(degraded?.err).toBe("the mirror's storage failed (create temp file: EEXIST)");
     expect(existsSync(blobPath(dir, layer.digest))).toBe(false);
   });
 

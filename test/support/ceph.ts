@@ -111,6 +111,11 @@ async function start(dir: string): Promise<Ceph> {
 }
 
 /** Stops the daemons of a run's cluster by the PIDs they wrote (ceph-global.ts's teardown). */
+/** A Ceph of its own in runDir (the bench, outside vitest): started now, stopped with stopCeph(runDir). */
+export function startCephIn(runDir: string): Promise<Ceph> {
+  return start(join(runDir, 'cluster'));
+}
+
 export function stopCeph(runDir: string): void {
   const dir = join(runDir, 'cluster');
   if (!existsSync(dir)) return;

@@ -6,6 +6,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import type { Ceph } from './ceph.js';
 import { startCli, type CliProcess } from './cli-process.js';
 import { freePort } from './peers.js';
+import { waitFor } from './wait.js';
 
 /** One replica: a real `cargohold serve` process with its own data dir (its spool), on the shared database and bucket. */
 export interface Replica {
@@ -68,14 +69,24 @@ export function replicaConfig(upstreamUrl: string, shared: SharedBackends, extra
 }
 
 /** Starts one replica process on a free port, advertising it to the others; resolves once it listens. */
-export async function startReplica(name: string, config: ConfigInput, options: { dataDir?: string; port?: number } = {}): Promise<Replica> {
+export async function startReplica(
+  name: string,
+  config: ConfigInput,
+  options: { dataDir?: string; port?: number; /** the compiled CLI with npm start's node flags (the bench) */ built?: boolean } = {},
+): Promise<Replica> {
   const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), `cargohold-${name}-`));
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const file = join(dir, '..', `${name}-${port}.yaml`);
   writeFileSync(file, stringify({ ...config, listen: `127.0.0.1:${port}`, dataDir: dir, cluster: { ...config.cluster, advertiseUrl: url } }));
-  const proc = startCli(['serve', '--config', file]);
-  await proc.port();
+  const proc = startCli(['serve', '--config', file], {}, { built: options.built === true });
+  // /healthz rather than the "listening" line: a replica may log at warn (the bench).
+  await waitFor(
+    async () => proc.child.exitCode !== null || (await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200,
+    20_000,
+    `replica ${name} to listen`,
+  );
+  if (proc.child.exitCode !== null) throw new Error(`replica ${name} did not start:\n${proc.output()}`);
   const logs = () =>
     proc
       .output()

@@ -35,7 +35,7 @@ describe('guard: what a failing command prints', () => {
   it('an environment problem: one line, exit 1', async () => {
     expect(await guarded(new EnvironmentError('the data dir /x is a file'))).toEqual({ code: 1, stderr: 'cargohold: the data dir /x is a file\n' });
     const full = new StorageError('metadata: record blob', Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
-    expect(await guarded(full)).toEqual({ code: 1, stderr: "cargohold: the mirror's local storage failed (metadata: record blob: SQLITE_FULL)\n" });
+    expect(await guarded(full)).toEqual({ code: 1, stderr: "cargohold: the mirror's storage failed (metadata: record blob: SQLITE_FULL)\n" });
   });
 
   it('anything else: one line and a hint, exit 1; the stack only at debug', async () => {
