@@ -109,6 +109,7 @@ async function serve(
     instance: backend.instance,
     minFreeBytes: config.health.minFreeBytes,
     storage: services.storageHealth,
+    blobStore: 'probe' in backend ? backend : undefined,
   });
   const dashboard = config.ui.enabled
     ? createDashboard({

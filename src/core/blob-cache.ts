@@ -282,8 +282,9 @@ export class BlobCache implements BlobService {
    */
   async #adoptOrphan(req: Request): Promise<boolean> {
     const key = req.digest.value;
-    // A fill commits before it records: its blob is no orphan.
+    // A fill commits before it records: its blob is no orphan (nor is one another replica fills or reads).
     if (this.#fills.current(key)) return false;
+    if (this.#cluster && (await this.#cluster.inUseElsewhere(key))) return false;
     return this.#adoptions.run(key, async () => {
       const info = await this.#backend.stat(req.digest);
       if (!info) return false;

@@ -16,6 +16,8 @@ export interface Readiness {
     diskSpace: CheckResult & { freeBytes?: number; minFreeBytes: number };
     /** Whether the mirror's own writes of fetched content have been failing (it passes content through unstored then). */
     storage: CheckResult;
+    /** An object store holding the blobs (storage.s3) answers: present only then. */
+    blobStore?: CheckResult;
   };
 }
 
@@ -37,6 +39,8 @@ export interface ReadinessOptions {
   storage?: { snapshot(): { writable: boolean; blobs: AreaState; metadata: AreaState } } | undefined;
   /** A check that has not answered by then fails (a hung disk must not hang the probe). */
   timeoutMs?: number;
+  /** The blobs' object store, when they are not in the data dir: one cheap request that must answer. */
+  blobStore?: { probe(): Promise<void> } | undefined;
 }
 
 /**
@@ -54,13 +58,16 @@ export class ReadinessProbe {
 
   async check(): Promise<Readiness> {
     const timeout = this.#opts.timeoutMs ?? 5000;
-    const [metadata, dataDir, diskSpace] = await Promise.all([
+    const store = this.#opts.blobStore;
+    const [metadata, dataDir, diskSpace, blobStore] = await Promise.all([
       settle(() => this.#metadata(), timeout),
       settle(() => this.#writeProbe(), timeout),
       this.#diskSpace(timeout),
+      store ? settle(() => store.probe(), timeout) : undefined,
     ]);
     const storage = this.#storage();
-    return { ready: metadata.ok && dataDir.ok && diskSpace.ok && storage.ok, checks: { metadata, dataDir, diskSpace, storage } };
+    const ready = metadata.ok && dataDir.ok && diskSpace.ok && storage.ok && (blobStore?.ok ?? true);
+    return { ready, checks: { metadata, dataDir, diskSpace, storage, ...(blobStore ? { blobStore } : {}) } };
   }
 
   /** Recent writes of fetched blobs or their records failed (and none has worked since): not ready. */

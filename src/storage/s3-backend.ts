@@ -62,6 +62,11 @@ export class S3BlobBackend implements BlobBackend {
     await s3Op(`opening bucket ${this.bucket}`, () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
   }
 
+  /** The bucket answers (readiness): one HEAD of the bucket. */
+  async probe(): Promise<void> {
+    await s3Op(`reaching bucket ${this.bucket}`, () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
+  }
+
   async stat(digest: Digest): Promise<{ size: number } | undefined> {
     return s3Op('stat blob', async () => {
       try {

@@ -4,6 +4,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand } from '@aws-sdk/client-s3';
+import { ReadinessProbe } from '../../src/observability/health.js';
+import { freePort } from '../support/peers.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf, parseDigest } from '../../src/oci/digest.js';
 import { StoragePaths } from '../../src/storage/paths.js';
@@ -190,5 +192,21 @@ describe.skipIf(!cephInstalled())('S3BlobBackend on Ceph: uploads, commits and s
     await expect(writer.commit()).rejects.toMatchObject({ name: 'StorageError' });
     await writer.close();
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('readiness: a bucket that answers is ready; one that does not (or a gateway that is gone) is not, saying why', async () => {
+    const dir = dataDir();
+    const base = { metadata: { listRepositories: () => Promise.resolve([]) }, dataDir: dir, tmpDir: dir, instance: 'ready', minFreeBytes: 0 };
+    const good = await backendOn(dir);
+    expect((await new ReadinessProbe({ ...base, blobStore: good }).check()).checks.blobStore).toEqual({ ok: true });
+    const missing = new S3BlobBackend({ ...options(), bucket: `missing-${randomBytes(4).toString('hex')}` }, new StoragePaths(dir));
+    const gone = new S3BlobBackend({ ...options(), endpoint: `http://127.0.0.1:${await freePort()}` }, new StoragePaths(dir));
+    backends.push(missing, gone);
+    for (const backend of [missing, gone]) {
+      const readiness = await new ReadinessProbe({ ...base, blobStore: backend, timeoutMs: 10_000 }).check();
+      expect(readiness.ready).toBe(false);
+      expect(readiness.checks.blobStore?.ok).toBe(false);
+      expect(readiness.checks.blobStore?.error).toMatch(/reaching bucket/);
+    }
   });
 });

@@ -81,12 +81,21 @@ export async function startReplica(
   writeFileSync(file, stringify({ ...config, listen: `127.0.0.1:${port}`, dataDir: dir, cluster: { ...config.cluster, advertiseUrl: url } }));
   const proc = startCli(['serve', '--config', file], {}, { built: options.built === true });
   // /healthz rather than the "listening" line: a replica may log at warn (the bench).
-  await waitFor(
-    async () => proc.child.exitCode !== null || (await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200,
-    20_000,
-    `replica ${name} to listen`,
-  );
-  if (proc.child.exitCode !== null) throw new Error(`replica ${name} did not start:\n${proc.output()}`);
+  try {
+    await waitFor(
+      async () => proc.child.exitCode !== null || (await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200,
+      20_000,
+      `replica ${name} to listen`,
+    );
+    if (proc.child.exitCode !== null) throw new Error(`replica ${name} did not start:\n${proc.output()}`);
+  } catch (err) {
+    // Never left running by a start that failed.
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+    rmSync(file, { force: true });
+    if (options.dataDir === undefined) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const logs = () =>
     proc
       .output()

@@ -33,7 +33,7 @@ export function NowFragment(props: { ctx: PageContext; state: NowState }) {
                       {formatBytes(f.received)}
                     </span>
                     {f.size ? ` of ${formatBytes(f.size)}` : ''}
-                    {f.passThrough ? ' (not stored: storage failing)' : ''}
+                    {f.fromReplica ? ' (streamed from the replica filling it)' : f.passThrough ? ' (not stored: storage failing)' : ''}
                   </td>
                   <td>{formatRate(f.bytesPerSecond)}</td>
                   <td class="readers">{f.readers}</td>
