@@ -18,16 +18,21 @@ const REPLICAS = 3;
 async function downloads(urls: string[], size: number): Promise<number> {
   const started = performance.now();
   const results = await Promise.all(
-    urls.map((url) => run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '--max-time', '300', url], { timeoutMs: 330_000 })),
+    urls.map((url) =>
+      run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '--max-time', '300', url], { timeoutMs: 330_000 }),
+    ),
   );
   const wallMs = performance.now() - started;
-  for (const { stdout } of results) if (stdout.trim() !== `200 ${size}`) throw new Error(`a download ended with "${stdout.trim()}", expected "200 ${size}"`);
+  for (const { stdout } of results)
+    if (stdout.trim() !== `200 ${size}`) throw new Error(`a download ended with "${stdout.trim()}", expected "200 ${size}"`);
   return wallMs;
 }
 
 /** One curl GET: bytes per second by curl's clock. */
 async function speed(url: string, size: number): Promise<number> {
-  const { stdout } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{speed_download}', url], { timeoutMs: 330_000 });
+  const { stdout } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{speed_download}', url], {
+    timeoutMs: 330_000,
+  });
   const [status, got, bps] = stdout.trim().split(' ').map(Number);
   if (status !== 200 || got !== size) throw new Error(`GET ${url.slice(0, 60)}: ${stdout.trim()}`);
   return bps as number;
@@ -58,7 +63,12 @@ export async function replicasScenario(world: World, results: Results): Promise<
       const server = await coldServer(world, 'cargohold');
       try {
         const mark = logMark(log);
-        out.embedded20.push((await downloads(Array.from({ length: CLIENTS }, () => blobUrl(server.url, big)), size)) / 1000);
+        out.embedded20.push(
+          (await downloads(
+            Array.from({ length: CLIENTS }, () => blobUrl(server.url, big)),
+            size,
+          )) / 1000,
+        );
         await waitLogQuiet(log, 1500);
         out.embeddedBytes.push(upstreamBlobGets(log, mark).bytes);
         out.embeddedWarm1.push(await speed(blobUrl(server.url, big), size));

@@ -119,7 +119,17 @@ export function emptyResults(meta: Meta): Results {
     manifests: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },
     manifestUpstream: { cargohold: {}, 'cargohold-ttl0': {}, 'cargohold-info': {}, proxy: {} },
     memory: undefined,
-    replicas: { embedded20: [], replicas20: [], embeddedBytes: [], replicasBytes: [], replicasGets: [], warm20: [], warm1: [], s3Direct1: [], embeddedWarm1: [] },
+    replicas: {
+      embedded20: [],
+      replicas20: [],
+      embeddedBytes: [],
+      replicasBytes: [],
+      replicasGets: [],
+      warm20: [],
+      warm1: [],
+      s3Direct1: [],
+      embeddedWarm1: [],
+    },
     notes: [],
   };
 }

@@ -55,7 +55,11 @@ export function goals(r: Results): Goal[] {
   }
   if (r.replicas.replicasBytes.length > 0) {
     const shared = Math.max(...r.replicas.replicasBytes) / r.blobSize;
-    list.push({ goal: 'upstream bytes = 1.0x the blob for 20 cold clients over 3 replicas (worst run)', measured: times(shared), pass: Math.abs(shared - 1) < 0.005 });
+    list.push({
+      goal: 'upstream bytes = 1.0x the blob for 20 cold clients over 3 replicas (worst run)',
+      measured: times(shared),
+      pass: Math.abs(shared - 1) < 0.005,
+    });
   }
   const bytes = Math.max(...r.cold.cargohold.bytes20) / r.blobSize;
   list.push({ goal: 'upstream bytes = 1.0x the blob for 20 cold clients (worst run)', measured: times(bytes), pass: Math.abs(bytes - 1) < 0.005 });
@@ -282,7 +286,10 @@ export function renderMarkdown(r: Results): string {
   const rp = r.replicas;
   if (rp.replicas20.length > 0) {
     const mbps = (xs: number[]) => xs.map((x) => x / 1e6);
-    out.push(`## 8. Scale-out: 20 cold clients over 3 replicas (PostgreSQL + Ceph RADOS gateway) vs one embedded cargohold (${mib(r.blobSize)} blob)`, '');
+    out.push(
+      `## 8. Scale-out: 20 cold clients over 3 replicas (PostgreSQL + Ceph RADOS gateway) vs one embedded cargohold (${mib(r.blobSize)} blob)`,
+      '',
+    );
     out.push(
       table(
         ['', 'one cargohold (SQLite, local disk)', '3 replicas (PostgreSQL, S3)'],

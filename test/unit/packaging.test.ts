@@ -208,3 +208,42 @@ describe('config/cargohold.example.yaml', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('config/scale-out (README, "Scale-out")', () => {
+  const dir = join(root, 'config', 'scale-out');
+  const compose = parseYaml(readFileSync(join(dir, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, { environment?: Record<string, string>; hostname?: string; volumes?: string[] }>;
+  };
+  const replicas = Object.entries(compose.services).filter(([name]) => name.startsWith('cargohold-'));
+
+  it('runs three replicas, each advertising its own address, all on the mounted config with the shared secret from the environment', () => {
+    expect(replicas.map(([name]) => name)).toEqual(['cargohold-1', 'cargohold-2', 'cargohold-3']);
+    for (const [name, service] of replicas) {
+      const env = service.environment ?? {};
+      expect(env.CARGOHOLD_ADVERTISE_URL).toBe(`http://${name}:5000`);
+      expect(service.hostname).toBe(name);
+      // Only variables the config loader knows (and the AWS SDK's credentials).
+      for (const key of Object.keys(env)) expect(key in ENV_KEYS || key === 'CARGOHOLD_CONFIG' || key.startsWith('AWS_')).toBe(true);
+      expect(service.volumes).toContain('./cargohold.yaml:/etc/cargohold/cargohold.yaml:ro');
+      // The config loads as each replica sees it.
+      const config = loadConfig({ file: join(dir, 'cargohold.yaml'), env: { ...env, CARGOHOLD_CLUSTER_SECRET: 'x'.repeat(24) } });
+      expect(config.metadata.postgres?.url).toBe(env.CARGOHOLD_POSTGRES_URL);
+      expect(config.storage.s3?.endpoint).toBe('http://minio:9000');
+      expect(config.cluster.advertiseUrl).toBe(`http://${name}:5000`);
+      expect(config.cluster.secretEnv).toBe('CARGOHOLD_CLUSTER_SECRET');
+      expect(config.listen).toBe('0.0.0.0:5000');
+    }
+  });
+
+  it('balances over exactly those replicas on their listen port, without buffering, retrying a GET on the next when one is down', () => {
+    const nginx = readFileSync(join(dir, 'nginx.conf'), 'utf8');
+    expect([...nginx.matchAll(/server (cargohold-\d):5000/g)].map((m) => m[1])).toEqual(replicas.map(([name]) => name));
+    for (const line of [
+      'proxy_buffering off;',
+      'proxy_request_buffering off;',
+      'proxy_http_version 1.1;',
+      'proxy_next_upstream error timeout http_502;',
+    ])
+      expect(nginx).toContain(line);
+  });
+});
