@@ -1,5 +1,6 @@
 import type { Cluster, ClaimOwner, ClaimResult, HeldClaim, RateLimitUpdate, SharedRateLimit } from '../ports/cluster.js';
 import { fillClaimKey } from '../ports/cluster.js';
+import { RefCounts } from './ref-counts.js';
 
 interface ClaimRow extends ClaimOwner {
   expiresAt: number;
@@ -26,7 +27,7 @@ export class MemoryCluster implements Cluster {
   readonly #ttlMs: number;
   readonly #now: () => number;
   readonly #held = new Set<string>();
-  readonly #reading = new Map<string, number>();
+  readonly #reading = new RefCounts();
   readonly #timer: NodeJS.Timeout;
   #address: string | undefined;
 
@@ -99,25 +100,12 @@ export class MemoryCluster implements Cluster {
   }
 
   holdRead(digest: string): Promise<() => void> {
-    const count = this.#reading.get(digest) ?? 0;
-    this.#reading.set(digest, count + 1);
-    if (count === 0) {
+    if (this.#reading.take(digest)) {
       const readers = this.#state.reads.get(digest) ?? new Map<string, number>();
       readers.set(this.instance, this.#now() + this.#ttlMs);
       this.#state.reads.set(digest, readers);
     }
-    let released = false;
-    return Promise.resolve(() => {
-      if (released) return;
-      released = true;
-      const left = (this.#reading.get(digest) ?? 1) - 1;
-      if (left > 0) {
-        this.#reading.set(digest, left);
-        return;
-      }
-      this.#reading.delete(digest);
-      this.#state.reads.get(digest)?.delete(this.instance);
-    });
+    return Promise.resolve(this.#reading.releaser(digest, () => this.#state.reads.get(digest)?.delete(this.instance)));
   }
 
   inUseElsewhere(digest: string): Promise<boolean> {

@@ -2,6 +2,7 @@ import { Pool, type QueryResult, type QueryResultRow } from 'pg';
 import { StorageError } from '../errors/storage-error.js';
 import type { Cluster, ClaimOwner, ClaimResult, HeldClaim, RateLimitUpdate, SharedRateLimit } from '../ports/cluster.js';
 import { fillClaimKey } from '../ports/cluster.js';
+import { RefCounts } from './ref-counts.js';
 
 /** The database's clock in ms: replicas compare expiry times on one clock, whatever theirs say. */
 const NOW = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
@@ -61,7 +62,7 @@ export class PostgresCluster implements Cluster {
   readonly #pool: Pool;
   readonly #ttlMs: number;
   readonly #held = new Set<string>();
-  readonly #reading = new Map<string, number>();
+  readonly #reading = new RefCounts();
   readonly #timer: NodeJS.Timeout;
   #address: string | undefined;
   #closed = false;
@@ -101,7 +102,7 @@ export class PostgresCluster implements Cluster {
   async #renew(): Promise<void> {
     if (this.#closed) return;
     if (this.#held.size > 0) await this.#pool.query(SQL.renewClaims, [this.instance, this.#ttlMs, [...this.#held]]);
-    if (this.#reading.size > 0) await this.#pool.query(SQL.renewReads, [this.instance, this.#ttlMs, [...this.#reading.keys()]]);
+    if (this.#reading.size > 0) await this.#pool.query(SQL.renewReads, [this.instance, this.#ttlMs, this.#reading.keys()]);
     // Rows of replicas long dead: nobody would ever read them again.
     if (Math.random() < 0.05) await this.#pool.query(SQL.expire, [this.#ttlMs * 10]);
   }
@@ -151,22 +152,11 @@ export class PostgresCluster implements Cluster {
   }
 
   async holdRead(digest: string): Promise<() => void> {
-    const count = this.#reading.get(digest) ?? 0;
-    this.#reading.set(digest, count + 1);
     // Not published (the database is failing): the read goes on; the metadata fails soon enough if it is down.
-    if (count === 0) await this.#pool.query(SQL.holdRead, [digest, this.instance, this.#ttlMs]).catch(() => undefined);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.#reading.get(digest) ?? 1) - 1;
-      if (left > 0) {
-        this.#reading.set(digest, left);
-        return;
-      }
-      this.#reading.delete(digest);
+    if (this.#reading.take(digest)) await this.#pool.query(SQL.holdRead, [digest, this.instance, this.#ttlMs]).catch(() => undefined);
+    return this.#reading.releaser(digest, () => {
       if (!this.#closed) void this.#pool.query(SQL.releaseRead, [digest, this.instance]).catch(() => undefined);
-    };
+    });
   }
 
   async inUseElsewhere(digest: string): Promise<boolean> {

@@ -27,6 +27,9 @@ export interface Mirror extends RunningServer {
   destroy(): Promise<void>;
 }
 
+/** Short upstream timeouts for the tests, and tag TTL 0 unless a test sets one: every tag request revalidates, so tests see the upstream's answer. */
+export const TEST_UPSTREAM = { connectTimeoutMs: 1000, headersTimeoutMs: 2000, bodyTimeoutMs: 5000, tagTtlSeconds: 0, tagTtlRules: [] };
+
 /** Starts cargohold in this process on an ephemeral loopback port with its own temp data dir. */
 export async function startMirror(upstreamUrl: string, overrides: ConfigInput = {}, dataDir?: string, now?: () => number): Promise<Mirror> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'cargohold-test-'));
@@ -36,13 +39,8 @@ export async function startMirror(upstreamUrl: string, overrides: ConfigInput = 
       listen: '127.0.0.1:0',
       dataDir: dir,
       logLevel: 'debug',
-      // Tag TTL 0 unless a test sets one: every tag request revalidates, so tests see the upstream's answer.
       upstream: {
-        connectTimeoutMs: 1000,
-        headersTimeoutMs: 2000,
-        bodyTimeoutMs: 5000,
-        tagTtlSeconds: 0,
-        tagTtlRules: [],
+        ...TEST_UPSTREAM,
         ...overrides.upstream,
         url: upstreamUrl,
       },

@@ -6,6 +6,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import type { Ceph } from './ceph.js';
 import { startCli, type CliProcess } from './cli-process.js';
 import { freePort } from './peers.js';
+import { TEST_UPSTREAM } from './mirror.js';
 import { waitFor } from './wait.js';
 
 /** One replica: a real `cargohold serve` process with its own data dir (its spool), on the shared database and bucket. */
@@ -43,11 +44,7 @@ export function replicaConfig(upstreamUrl: string, shared: SharedBackends, extra
     logLevel: 'debug',
     ...extra,
     upstream: {
-      connectTimeoutMs: 1000,
-      headersTimeoutMs: 2000,
-      bodyTimeoutMs: 5000,
-      tagTtlSeconds: 0,
-      tagTtlRules: [],
+      ...TEST_UPSTREAM,
       ...extra.upstream,
       url: upstreamUrl,
     },
