@@ -1,9 +1,11 @@
 /**
  * The fill coordination port: who fetches a digest when several requests want it at once.
  * `join` starts the work for a key once and hands every caller the same handle until the
- * work's `done` promise settles; then the key is free again. Today's implementation is the
- * in-process SingleFlight (src/util/single-flight.ts); a replicated one claims keys in a
- * shared database. All pass test/contract/fill-coordinator.contract.ts.
+ * work's `done` promise settles; then the key is free again. The implementation is the
+ * in-process SingleFlight (src/util/single-flight.ts): replicas keep it in front and
+ * coordinate with each other through the Cluster port (ports/cluster.ts), so a replica
+ * claims a digest once however many of its clients ask. Passes
+ * test/contract/fill-coordinator.contract.ts.
  */
 export interface FillCoordinator<T> {
   /** The handle of the work in progress for key, if any. */

@@ -197,6 +197,29 @@ describe.skipIf(!cephInstalled() || postgresMissing !== undefined)('replicas on 
     expect(gets).toHaveLength(2);
   });
 
+  it('a cached tag past its TTL asked for by 12 clients over 3 replicas: one revalidation HEAD upstream', async () => {
+    const img = image([randomLayer(1000)]);
+    hub.push('library/redis', '7', img);
+    const three = await start(3); // tag TTL 0: every request revalidates
+    const accept = { accept: 'application/vnd.docker.distribution.manifest.v2+json' };
+    expect((await http(three[0]!.url, '/v2/library/redis/manifests/7', { headers: accept })).status).toBe(200);
+    const heads = () => hub.requests.filter((r) => r.method === 'HEAD' && r.path === '/v2/library/redis/manifests/7' && r.authorization).length;
+    // The first revalidation HEAD is held upstream until every client has asked.
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    hub.gate = (req) => (req.method === 'HEAD' ? opened : undefined);
+    const replies = Promise.all(Array.from({ length: 12 }, (_, i) => http(three[i % 3]!.url, '/v2/library/redis/manifests/7', { headers: accept })));
+    await waitFor(() => heads() === 1, 10_000, 'the one HEAD');
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // every client's request is in by now (not a timing assertion: a sync margin)
+    open();
+    for (const reply of await replies) {
+      expect(reply.status).toBe(200);
+      expect(reply.headers['docker-content-digest']).toBe(img.manifest.digest);
+    }
+    expect(heads()).toBe(1);
+    expect(hub.count({ server: 'registry', method: 'GET', path: '/v2/library/redis/manifests/7' })).toBe(2); // the first pull: the 401, then the GET
+  });
+
   it('a replica that runs into the pull quota blocks manifest GETs on every replica, and a lift on one lifts it everywhere', async () => {
     hub.push('library/redis', '7', image([randomLayer(1000)]));
     hub.push('library/redis', '8', image([randomLayer(1000)]));

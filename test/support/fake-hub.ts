@@ -59,6 +59,8 @@ export class FakeHub {
   readonly blobBehaviour = new Map<string, BlobBehaviour>();
   /** Return a reply to short-circuit a registry request (429, 500, hang...). */
   fault: Fault | undefined;
+  /** Holds a registry request until the promise it returns settles (undefined: answered at once), after it is counted. */
+  gate: ((req: HubRequest) => Promise<void> | undefined) | undefined;
   /** The same for the token realm. */
   realmFault: Fault | undefined;
   /** Dripped fault replies whose connection is still open. */
@@ -241,6 +243,15 @@ export class FakeHub {
 
   #onRegistry(req: IncomingMessage, res: ServerResponse): void {
     const entry = this.#record('registry', req);
+    const held = this.gate?.(entry);
+    if (held) {
+      void held.then(() => this.#answerRegistry(entry, req, res));
+      return;
+    }
+    this.#answerRegistry(entry, req, res);
+  }
+
+  #answerRegistry(entry: HubRequest, req: IncomingMessage, res: ServerResponse): void {
     if (this.#faulted(this.fault?.(entry), req, res)) return;
     const url = new URL(req.url ?? '/', 'http://registry');
     const match = /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\/([^/]+)$/.exec(url.pathname);
