@@ -429,13 +429,15 @@ export class BlobCache implements BlobService {
         throw err;
       }
     }
-    const fill = this.#newFill(req.digest, source, undefined, undefined);
+    const broke = { off: false };
+    const fill = this.#newFill(req.digest, this.#resumable(req, owner, source, broke), undefined, undefined);
     this.#running.set(fill, { startedAt: Date.now(), repository: req.repository, fromReplica: true });
     void fill.stored.then(() => this.#running.delete(fill));
     if (this.#cancelled) fill.cancel(this.#cancelled);
     const repositories = new Set([req.repository]);
     const recorded = fill.finished.then(async () => {
-      if (fill.state !== 'verified') return;
+      // An owner that broke off (died, or its fill failed) records nothing: nothing to wait for.
+      if (fill.state !== 'verified' || broke.off) return;
       // Served: the owner records it. Once it has, the repositories confirmed here are linked too.
       await this.#cluster?.waitReleased(fillClaimKey(key), this.#clusterWaitMs);
       for (const repository of repositories) {
@@ -444,6 +446,55 @@ export class BlobCache implements BlobService {
       }
     });
     return { fill, repositories, recorded, origin: { kind: 'replica', owner } };
+  }
+
+  /**
+   * Another replica's stream, resumed from the upstream where it broke off (that replica died,
+   * or its fill failed): the clients here get the whole blob, still verified end to end by
+   * this fill. Not stored here (the next pull fills it again, claiming the digest afresh).
+   */
+  #resumable(req: Request, owner: ClaimOwner, peer: FillSource, broke: { off: boolean }): FillSource {
+    let aborted: Error | undefined;
+    let current = peer;
+    const abortedWith = (): Error | undefined => aborted;
+    const resume = async (received: number, err: unknown) => {
+      broke.off = true;
+      this.#logger.warn(
+        { digest: req.digest.value, owner: owner.instance, received, err: (err as Error).message },
+        'the replica filling this blob broke off: resuming from the upstream',
+      );
+      return received === 0
+        ? this.#upstream.openBlob(req.repository, req.digest.value)
+        : this.#upstream.openBlobFrom(req.repository, req.digest.value, received);
+    };
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let received = 0;
+      try {
+        for await (const chunk of peer.chunks) {
+          received += chunk.length;
+          yield chunk;
+        }
+        return;
+      } catch (err) {
+        const stop = abortedWith();
+        if (stop) throw stop;
+        current = await resume(received, err);
+      }
+      const stop = abortedWith();
+      if (stop) {
+        current.abort(stop);
+        throw stop;
+      }
+      yield* current.chunks;
+    }
+    return {
+      size: peer.size,
+      chunks: chunks(),
+      abort(reason) {
+        aborted ??= reason;
+        current.abort(reason);
+      },
+    };
   }
 
   async #startUpstream(req: Request, claim: HeldClaim | undefined): Promise<BlobFill> {
@@ -532,8 +583,14 @@ export class BlobCache implements BlobService {
   async #openAgain(req: Request, origin: FillOrigin): Promise<FillSource | undefined> {
     if (origin.kind === 'upstream') return this.#upstream.openBlob(req.repository, req.digest.value);
     if (!this.#peers) return undefined;
-    const source = await this.#peers.open(origin.owner, req.digest.value).catch(() => 'gone' as const);
-    return source === 'gone' ? undefined : source;
+    try {
+      const source = await this.#peers.open(origin.owner, req.digest.value);
+      return source === 'gone' ? undefined : source;
+    } catch (err) {
+      // The owner is gone: nobody will store it soon, so this client gets a download of its own.
+      if (isUnreachable(err)) return this.#upstream.openBlob(req.repository, req.digest.value);
+      return undefined;
+    }
   }
 
   async #fromFill(req: Request, joined: BlobFill): Promise<BlobResult | undefined> {

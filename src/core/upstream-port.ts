@@ -28,6 +28,8 @@ export interface Upstream {
   headBlob(repository: string, digest: string): Promise<{ size: number | undefined }>;
   /** A blob's bytes, resumed by the upstream layer if the transfer breaks off. */
   openBlob(repository: string, digest: string): Promise<FillSource>;
+  /** A blob's bytes from byte `offset` to its end (`Range`; exactly from there, or an error): a transfer another replica broke off. */
+  openBlobFrom(repository: string, digest: string, offset: number): Promise<FillSource>;
   listTags(repository: string, n: number | undefined, last: string | undefined): Promise<TagPage>;
   /** The referrers API's list for a digest (every page; bodies over maxBytes refused); undefined when the upstream has no referrers API. */
   listReferrers(repository: string, digest: string, maxBytes: number): Promise<ReferrerDescriptor[] | undefined>;

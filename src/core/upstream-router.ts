@@ -45,6 +45,11 @@ export class UpstreamRouter implements Upstream {
     return await upstream.openBlob(remote, digest);
   }
 
+  async openBlobFrom(repository: string, digest: string, offset: number): Promise<FillSource> {
+    const { upstream, remote } = this.#route(repository);
+    return await upstream.openBlobFrom(remote, digest, offset);
+  }
+
   async listTags(repository: string, n: number | undefined, last: string | undefined): Promise<TagPage> {
     const { upstream, remote } = this.#route(repository);
     return await upstream.listTags(remote, n, last);

@@ -85,6 +85,37 @@ export async function openBlobStream(client: UpstreamClient, repository: string,
   };
 }
 
+/**
+ * The rest of a blob from a ranged GET (another replica's transfer broke off there): its
+ * bytes as they come, every failure an UpstreamError. No resuming of its own: the caller
+ * already is the resume.
+ */
+export function restOfBlob(body: Readable): UpstreamBlobStream {
+  const current = quiet(body);
+  let aborted: Error | undefined;
+  const abortedWith = (): Error | undefined => aborted;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of current as AsyncIterable<Buffer>) yield chunk;
+    } catch (err) {
+      const stop = abortedWith();
+      if (stop) throw stop;
+      if (err instanceof RegistryError) throw err;
+      throw new UpstreamError('UNAVAILABLE', `blob transfer failed: ${(err as Error).message}`, 'unreachable', { cause: err });
+    } finally {
+      current.destroy();
+    }
+  }
+  return {
+    size: undefined,
+    chunks: chunks(),
+    abort(reason) {
+      aborted ??= reason;
+      current.destroy();
+    },
+  };
+}
+
 /** A body's errors reach whoever iterates it; one destroyed before anyone does must not raise an unhandled 'error'. */
 function quiet(body: Readable): Readable {
   body.on('error', () => undefined);

@@ -7,7 +7,8 @@ import { UpstreamError } from '../errors/upstream-error.js';
 import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.js';
 import type { ManifestBody, ManifestHead, TagPage, Upstream } from '../core/upstream-port.js';
 import { readLimited } from './read-limited.js';
-import { openBlobStream, type UpstreamBlobStream } from './blob-stream.js';
+import { openBlobStream, restOfBlob, type UpstreamBlobStream } from './blob-stream.js';
+import { RegistryError } from '../errors/registry-error.js';
 import type { ReferrerDescriptor } from '../oci/referrers.js';
 import { listReferrers } from './referrers.js';
 import { RateLimitTracker } from './rate-limit.js';
@@ -274,6 +275,13 @@ export class UpstreamClient implements Upstream {
   /** A blob's bytes, resumed with Range if the transfer breaks off (see blob-stream.ts). */
   openBlob(repository: string, digest: string): Promise<UpstreamBlobStream> {
     return openBlobStream(this, repository, digest, this.#logger);
+  }
+
+  async openBlobFrom(repository: string, digest: string, offset: number): Promise<UpstreamBlobStream> {
+    const body = await this.getBlobFrom(repository, digest, offset).catch((err: unknown) => {
+      throw err instanceof RegistryError ? err : errorForNetworkFailure(err, 'blob');
+    });
+    return restOfBlob(body);
   }
 
   /**
