@@ -77,11 +77,30 @@ export async function replicasScenario(world: World, results: Results): Promise<
       }
     }
     // Replicas: a new database and prefix each run, so every run starts cold.
-    const config = replicaConfig(
-      world.upstream.url,
-      { postgresUrl: await postgres.createDatabase(), ceph, bucket: bucket.name, prefix: `run${i}/`, secret: CLUSTER_SECRET },
-      { logLevel: 'warn', upstream: { tagTtlSeconds: 300 } },
-    );
+    const configFor = async (prefix: string) =>
+      replicaConfig(
+        world.upstream.url,
+        { postgresUrl: await postgres.createDatabase(), ceph, bucket: bucket.name, prefix, secret: CLUSTER_SECRET },
+        { logLevel: 'warn', upstream: { tagTtlSeconds: 300 } },
+      );
+    // One replica on the same backends: what PostgreSQL and S3 cost, apart from coordinating replicas.
+    {
+      const one = await startReplica('bench-single', await configFor(`single${i}/`), { built: true });
+      try {
+        const mark = logMark(log);
+        out.single20.push(
+          (await downloads(
+            Array.from({ length: CLIENTS }, () => blobUrl(one.url, big)),
+            size,
+          )) / 1000,
+        );
+        await waitLogQuiet(log, 1500);
+        out.singleBytes.push(upstreamBlobGets(log, mark).bytes);
+      } finally {
+        await stopReplicas([one]);
+      }
+    }
+    const config = await configFor(`run${i}/`);
     const replicas: Replica[] = [];
     try {
       for (let r = 0; r < REPLICAS; r++) replicas.push(await startReplica(`bench-r${r}`, config, { built: true }));

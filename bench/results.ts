@@ -61,6 +61,9 @@ export interface MemoryScenario {
 export interface ReplicasScenario {
   /** Wall seconds of 20 cold clients: one embedded cargohold, 3 replicas (clients spread over them). */
   embedded20: number[];
+  /** One replica on PostgreSQL + S3, all 20 clients on it. */
+  single20: number[];
+  singleBytes: number[];
   replicas20: number[];
   /** Blob bytes the upstream sent in those runs, and its blob GETs for the replicas. */
   embeddedBytes: number[];
@@ -121,6 +124,8 @@ export function emptyResults(meta: Meta): Results {
     memory: undefined,
     replicas: {
       embedded20: [],
+      single20: [],
+      singleBytes: [],
       replicas20: [],
       embeddedBytes: [],
       replicasBytes: [],
