@@ -28,6 +28,15 @@ async function downloads(urls: string[], size: number): Promise<number> {
   return wallMs;
 }
 
+/** 20 cold clients on these servers (client i on servers[i % n]): wall seconds, and the blob GETs and bytes the upstream's access log shows once it is quiet. */
+async function coldClients(log: string, servers: string[], blob: World['big']): Promise<{ seconds: number; count: number; bytes: number }> {
+  const mark = logMark(log);
+  const urls = Array.from({ length: CLIENTS }, (_, c) => blobUrl(servers[c % servers.length] as string, blob));
+  const seconds = (await downloads(urls, blob.size)) / 1000;
+  await waitLogQuiet(log, 1500);
+  return { seconds, ...upstreamBlobGets(log, mark) };
+}
+
 /** One curl GET: bytes per second by curl's clock. */
 async function speed(url: string, size: number): Promise<number> {
   const { stdout } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{speed_download}', url], {
@@ -62,15 +71,9 @@ export async function replicasScenario(world: World, results: Results): Promise<
     {
       const server = await coldServer(world, 'cargohold');
       try {
-        const mark = logMark(log);
-        out.embedded20.push(
-          (await downloads(
-            Array.from({ length: CLIENTS }, () => blobUrl(server.url, big)),
-            size,
-          )) / 1000,
-        );
-        await waitLogQuiet(log, 1500);
-        out.embeddedBytes.push(upstreamBlobGets(log, mark).bytes);
+        const cold = await coldClients(log, [server.url], big);
+        out.embedded20.push(cold.seconds);
+        out.embeddedBytes.push(cold.bytes);
         out.embeddedWarm1.push(await speed(blobUrl(server.url, big), size));
       } finally {
         await server.stop();
@@ -87,15 +90,9 @@ export async function replicasScenario(world: World, results: Results): Promise<
     {
       const one = await startReplica('bench-single', await configFor(`single${i}/`), { built: true });
       try {
-        const mark = logMark(log);
-        out.single20.push(
-          (await downloads(
-            Array.from({ length: CLIENTS }, () => blobUrl(one.url, big)),
-            size,
-          )) / 1000,
-        );
-        await waitLogQuiet(log, 1500);
-        out.singleBytes.push(upstreamBlobGets(log, mark).bytes);
+        const cold = await coldClients(log, [one.url], big);
+        out.single20.push(cold.seconds);
+        out.singleBytes.push(cold.bytes);
       } finally {
         await stopReplicas([one]);
       }
@@ -104,13 +101,15 @@ export async function replicasScenario(world: World, results: Results): Promise<
     const replicas: Replica[] = [];
     try {
       for (let r = 0; r < REPLICAS; r++) replicas.push(await startReplica(`bench-r${r}`, config, { built: true }));
+      const cold = await coldClients(
+        log,
+        replicas.map((r) => r.url),
+        big,
+      );
+      out.replicas20.push(cold.seconds);
+      out.replicasBytes.push(cold.bytes);
+      out.replicasGets.push(cold.count);
       const spread = Array.from({ length: CLIENTS }, (_, c) => blobUrl((replicas[c % REPLICAS] as Replica).url, big));
-      const mark = logMark(log);
-      out.replicas20.push((await downloads(spread, size)) / 1000);
-      await waitLogQuiet(log, 1500);
-      const sent = upstreamBlobGets(log, mark);
-      out.replicasBytes.push(sent.bytes);
-      out.replicasGets.push(sent.count);
       // Warm, from the bucket.
       const warmMs = await downloads(spread, size);
       out.warm20.push((CLIENTS * size) / (warmMs / 1000) / 1e9);

@@ -148,7 +148,6 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
   const metrics = createMetrics();
   const startedAt = now();
   const activity = createActivity(metadata, logger, now);
-
   const maintenance = new Maintenance({
     leader: cluster.shared
       ? new MaintenanceLeader(
@@ -160,7 +159,7 @@ export async function openServices(config: Readonly<Config>, logger: Logger, now
       : undefined,
     metadata,
     backend: store,
-    // Being read, or being filled (the key is held until the blob is recorded).
+    // Being read, or being filled (the key is held until the blob is recorded), here or on another replica.
     inUse: (digest) => store.inUse(digest) || fills.current(digest) !== undefined || (cluster.shared && cluster.inUseElsewhere(digest)),
     config,
     logger,

@@ -431,9 +431,7 @@ export class BlobCache implements BlobService {
     }
     const broke = { off: false };
     const fill = this.#newFill(req.digest, this.#resumable(req, owner, source, broke), undefined, undefined);
-    this.#running.set(fill, { startedAt: Date.now(), repository: req.repository, fromReplica: true });
-    void fill.stored.then(() => this.#running.delete(fill));
-    if (this.#cancelled) fill.cancel(this.#cancelled);
+    this.#track(fill, req.repository, true);
     const repositories = new Set([req.repository]);
     const recorded = fill.finished.then(async () => {
       // An owner that broke off (died, or its fill failed) records nothing: nothing to wait for.
@@ -525,9 +523,7 @@ export class BlobCache implements BlobService {
       this.#health.failed('blobs', err, { digest: key });
     }
     const fill = this.#newFill(req.digest, source, writer, unstored);
-    this.#running.set(fill, { startedAt: Date.now(), repository: req.repository, fromReplica: false });
-    void fill.stored.then(() => this.#running.delete(fill));
-    if (this.#cancelled) fill.cancel(this.#cancelled); // cancelled while its upstream GET was opening
+    this.#track(fill, req.repository, false);
     const repositories = new Set([req.repository]);
     const recorded = fill.stored.then(async (size) => {
       if (size === undefined) return;
@@ -543,6 +539,13 @@ export class BlobCache implements BlobService {
       }
     });
     return { fill, repositories, recorded, origin: { kind: 'upstream' } };
+  }
+
+  /** Counts a fill as running until it is over (a shutdown cancels it, the dashboard shows it); one cancelled while its source was opening stops now. */
+  #track(fill: Fill, repository: string, fromReplica: boolean): void {
+    this.#running.set(fill, { startedAt: Date.now(), repository, fromReplica });
+    void fill.stored.then(() => this.#running.delete(fill));
+    if (this.#cancelled) fill.cancel(this.#cancelled);
   }
 
   #newFill(digest: Digest, source: FillSource, writer: BlobWriter | undefined, unstored: StorageError | undefined): Fill {

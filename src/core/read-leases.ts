@@ -71,7 +71,8 @@ export class ReadLeases implements BlobBackend {
   }
 
   async open(digest: Digest): Promise<StoredBlob | undefined> {
-    const release = await this.holdShared(digest.value);
+    // Alone, no round trip: the warm path pays nothing for replicas it does not have.
+    const release = this.#shared ? await this.holdShared(digest.value) : this.hold(digest.value);
     let blob: StoredBlob | undefined;
     try {
       blob = await this.#inner.open(digest);
